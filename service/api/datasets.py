@@ -1,0 +1,47 @@
+"""/v1/datasets"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, status
+
+from service.api import schemas
+from service.api.deps import get_ctx
+from service.api.limits import check_items
+from service.context import AppContext
+from service.domain import datasets
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+@router.get("", response_model=schemas.DatasetList)
+def list_datasets(ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return {"items": datasets.list_all(uow)}
+
+
+@router.post("", response_model=schemas.DatasetOut, status_code=status.HTTP_201_CREATED)
+def create_dataset(body: schemas.DatasetCreate, ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return datasets.create(uow, body.name, body.description)
+
+
+@router.get("/{dataset}", response_model=schemas.DatasetOut)
+def get_dataset(dataset: str, ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return datasets.get(uow, dataset)
+
+
+@router.post("/{dataset}/problems", response_model=schemas.ProblemsUpserted)
+def upsert_problems(
+    dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)
+):
+    check_items(ctx.settings, "problems", len(body.problems))
+    rows = [p.model_dump() for p in body.problems]
+    with ctx.transaction() as uow:
+        return datasets.upsert_problems(uow, dataset, rows, ctx.registry.invalidate_dataset)
+
+
+@router.get("/{dataset}/problems/{problem_id:path}", response_model=schemas.ProblemOut)
+def get_problem(dataset: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return datasets.get_problem(uow, dataset, problem_id)

@@ -1,0 +1,47 @@
+"""Exception handlers: every failure becomes a JSON 4xx/503 that says what went wrong."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+
+from service.errors import DomainError, IdempotentReplay
+
+log = logging.getLogger("paced")
+RETRY_AFTER_S = "1"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(IdempotentReplay)
+    async def replay(_: Request, exc: IdempotentReplay) -> JSONResponse:
+        return JSONResponse(exc.response, headers={"Idempotent-Replayed": "true"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Connection loss, server restart, SQLite lock timeout: nothing was committed, so the
+        # client may safely retry (outcome posts carry an Idempotency-Key).
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return JSONResponse(
+            {"detail": "database temporarily unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await database_unavailable(_, exc)
+        log.exception("database error")
+        return JSONResponse(
+            {"detail": "database error; retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_S},
+        )

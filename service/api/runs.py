@@ -1,0 +1,108 @@
+"""/v1/runs"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Query, status
+
+from service.api import schemas
+from service.api.deps import get_ctx
+from service.api.limits import check_batch_size, check_items
+from service.context import AppContext
+from service.domain import curriculum, outcomes, runs
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+
+@router.get("", response_model=schemas.RunList)
+def list_runs(ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return {"items": runs.list_all(uow)}
+
+
+@router.post("", response_model=schemas.RunOut, status_code=status.HTTP_201_CREATED)
+def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        _, view = runs.create(uow, body.model_dump())
+        return view
+
+
+@router.get("/{run}", response_model=schemas.RunOut)
+def get_run(run: str, ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return runs.get(uow, run)
+
+
+@router.post("/{run}/outcomes", response_model=schemas.OutcomesAccepted)
+def post_outcomes(
+    run: str,
+    body: schemas.OutcomesPost,
+    ctx: AppContext = Depends(get_ctx),
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+):
+    check_items(ctx.settings, "outcomes", len(body.outcomes))
+    items = [o.model_dump() for o in body.outcomes]
+    with ctx.transaction() as uow:
+        result = outcomes.ingest(
+            uow, runs.require(uow, run), items, idempotency_key, ctx.registry.refresh
+        )
+    ctx.metrics.outcomes_ingested.inc(len(items))
+    ctx.metrics.attempts_ingested.inc(sum(o["attempts"] for o in items))
+    return result
+
+
+@router.get("/{run}/problems/{problem_id:path}", response_model=schemas.ProblemStatsOut)
+def get_problem_stats(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
+    with ctx.transaction() as uow:
+        return curriculum.problem_stats(uow, runs.require(uow, run), problem_id)
+
+
+@router.post("/{run}/weights", response_model=schemas.WeightsPage)
+def get_weights(
+    run: str,
+    body: Annotated[schemas.WeightsQuery | None, Body()] = None,
+    ctx: AppContext = Depends(get_ctx),
+):
+    query = body or schemas.WeightsQuery()
+    if query.problem_ids is not None:
+        check_items(ctx.settings, "problem_ids", len(query.problem_ids))
+    with ctx.transaction() as uow:
+        return curriculum.weights(
+            uow, runs.require(uow, run), query.problem_ids, query.cursor, query.limit
+        )
+
+
+@router.post("/{run}/batches", response_model=schemas.Batch)
+def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
+    check_batch_size(ctx.settings, body.size)
+    with ctx.transaction() as uow:
+        result = curriculum.batch(
+            uow, ctx.registry, runs.require(uow, run), body.size, body.seed, body.mode
+        )
+    ctx.metrics.batches_served.labels(body.mode).inc()
+    ctx.metrics.batch_items_served.inc(len(result["items"]))
+    return result
+
+
+@router.get("/{run}/rollout-queue", response_model=schemas.RolloutQueue)
+def rollout_queue(
+    run: str,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    stale_after: Annotated[int | None, Query(ge=1)] = None,
+    ctx: AppContext = Depends(get_ctx),
+):
+    with ctx.transaction() as uow:
+        return curriculum.rollout_queue(
+            uow, ctx.registry, runs.require(uow, run), limit, stale_after
+        )
+
+
+@router.get("/{run}/difficulty", response_model=schemas.Difficulty)
+def difficulty(
+    run: str,
+    bins: Annotated[int, Query(ge=1, le=1000)] = 10,
+    ctx: AppContext = Depends(get_ctx),
+):
+    with ctx.transaction() as uow:
+        return curriculum.difficulty(uow, ctx.registry, runs.require(uow, run), bins)

@@ -1,0 +1,200 @@
+"""Request and response bodies of the v1 API (the contract clients rely on)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+MAX_ITEMS = 10_000
+INT63 = 2**63 - 1
+
+
+class Request(BaseModel):
+    # Strict: "5" is not an int and unknown fields are typos, both answered with a 422.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class DatasetCreate(Request):
+    name: Name
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class DatasetOut(BaseModel):
+    name: str
+    description: str | None
+    problem_count: int
+    created_at: datetime
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetOut]
+
+
+class ProblemIn(Request):
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    prompt: str
+    answer: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ProblemsUpsert(Request):
+    problems: Annotated[list[ProblemIn], Field(max_length=MAX_ITEMS)]
+
+
+class ProblemsUpserted(BaseModel):
+    inserted: int
+    updated: int
+
+
+class ProblemOut(BaseModel):
+    id: str
+    prompt: str
+    answer: str | None
+    metadata: dict[str, Any] | None
+
+
+class Kernel(Request):
+    alpha: PositiveFinite = 1.0
+    beta: PositiveFinite = 1.0
+
+
+class EstimatorSpec(Request):
+    kind: Literal["empirical", "posterior"] = "empirical"
+    prior_alpha: PositiveFinite = 1.0
+    prior_beta: PositiveFinite = 1.0
+    half_life_steps: PositiveFinite | None = None
+
+
+class RunCreate(Request):
+    name: Name
+    dataset: Name
+    kernel: Kernel = Field(default_factory=Kernel)
+    estimator: EstimatorSpec = Field(default_factory=EstimatorSpec)
+
+
+class RunOut(BaseModel):
+    name: str
+    dataset: str
+    kernel: dict[str, float]
+    estimator: dict[str, Any]
+    step: int | None
+    created_at: datetime
+    token: str | None = Field(
+        default=None, description="Run token, returned once at creation when auth is on."
+    )
+
+
+class RunList(BaseModel):
+    items: list[RunOut]
+
+
+class OutcomeIn(Request):
+    problem_id: Annotated[str, Field(min_length=1, max_length=256)]
+    attempts: Annotated[int, Field(ge=1, le=1_000_000)]
+    successes: Annotated[int, Field(ge=0, le=1_000_000)]
+    step: Annotated[int, Field(ge=0, le=INT63)] | None = None
+
+    @model_validator(mode="after")
+    def _successes_within_attempts(self) -> OutcomeIn:
+        if self.successes > self.attempts:
+            raise ValueError(
+                f"successes ({self.successes}) must be <= attempts ({self.attempts})"
+            )
+        return self
+
+
+class OutcomesPost(Request):
+    outcomes: Annotated[list[OutcomeIn], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class OutcomesAccepted(BaseModel):
+    accepted: int
+
+
+class ProblemStatsOut(BaseModel):
+    problem_id: str
+    attempts: int
+    successes: int
+    pass_rate: float | None
+    weight: float
+    zone: Literal["unseen", "intractable", "frontier", "mastered"]
+    last_step: int | None
+
+
+class WeightsQuery(Request):
+    problem_ids: Annotated[list[str], Field(max_length=MAX_ITEMS)] | None = None
+    cursor: str | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_ITEMS)] = 1000
+
+
+class WeightItem(BaseModel):
+    problem_id: str
+    attempts: int
+    successes: int
+    pass_rate: float | None
+    weight: float
+
+
+class WeightsPage(BaseModel):
+    items: list[WeightItem]
+    next_cursor: str | None
+
+
+class BatchRequest(Request):
+    size: Annotated[int, Field(ge=1, le=4096)]
+    seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | None = None
+    mode: Literal["proportional", "uniform"] = "proportional"
+
+
+class BatchItem(BaseModel):
+    problem_id: str
+    prompt: str
+    answer: str | None
+    pass_rate: float | None
+    weight: float
+    loss_weight: float
+
+
+class Batch(BaseModel):
+    items: list[BatchItem]
+    available: int
+
+
+class QueueItem(BaseModel):
+    problem_id: str
+    prompt: str
+    answer: str | None
+    reason: Literal["unseen", "stale", "uncertain"]
+
+
+class RolloutQueue(BaseModel):
+    items: list[QueueItem]
+
+
+class Zones(BaseModel):
+    unseen: int
+    intractable: int
+    frontier: int
+    mastered: int
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[int]
+
+
+class Difficulty(BaseModel):
+    problems: int
+    zones: Zones
+    histogram: Histogram
+    mean_weight: float
+    effective_problems: float
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

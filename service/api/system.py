@@ -1,0 +1,22 @@
+"""Health and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from service.api import schemas
+from service.api.deps import get_ctx
+from service.context import AppContext
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", response_model=schemas.Health)
+def healthz():
+    return {"status": "ok"}
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(ctx: AppContext = Depends(get_ctx)):
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,46 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import datasets, errors, runs, system
+from service.api.body_limit import BodyLimitMiddleware
+from service.context import AppContext
+from service.db import make_engine, make_session_factory
+from service.domain.index_registry import IndexRegistry
+from service.metrics import Metrics, MetricsMiddleware
+from service.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. The database must already be migrated (``paced serve`` does it)."""
+    settings = settings or Settings()
+    engine = make_engine(
+        settings.database_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow
+    )
+    session_factory = make_session_factory(engine)
+    metrics = Metrics()
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        registry=IndexRegistry(session_factory, settings.sync_interval_s),
+        metrics=metrics,
+    )
+    app = FastAPI(
+        title="paced",
+        version=__version__,
+        description="PACED curriculum service: pass-rate-weighted batches for distillation.",
+        # Bodies without a Content-Type (plain `curl -d`) are parsed as JSON.
+        strict_content_type=False,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(system.router)
+    app.include_router(datasets.router)
+    app.include_router(runs.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,97 @@
+"""The ``paced`` command line.
+
+Service commands live here; trainer and inspection commands are imported lazily so that
+``paced serve`` never needs torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from service.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service import migrate
+    from service.app import create_app
+
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    settings = Settings(**overrides)
+    migrate.upgrade(settings.database_url)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=args.graceful_timeout,
+    )
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from service import migrate
+
+    url = args.database_url or Settings().database_url
+    migrate.upgrade(url, args.revision)
+    print(f"database at {url} upgraded to {args.revision}")
+    return 0
+
+
+def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), func)(args) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paced", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the database, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--database-url", default=None, help="default: $PACED_DATABASE_URL or sqlite:///paced.db")
+    serve.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM")
+    serve.set_defaults(func=_serve)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="run migrations up to a revision (default head)")
+    upgrade.add_argument("--database-url", default=None)
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(func=_db_upgrade)
+
+    for register in _extension_registrars():
+        register(sub, _lazy)
+    return parser
+
+
+def _extension_registrars():
+    """Sub-command groups defined next to the code they drive (trainer, inspection)."""
+    registrars = []
+    for module in ("trainer_client.cli_commands", "service.inspect_cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ImportError:
+            continue
+        registrars.append(mod.register)
+    return registrars
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

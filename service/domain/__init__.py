@@ -1,0 +1,1 @@
+"""Services: orchestrate repositories and the in-memory indexes. They never commit."""

@@ -1,0 +1,170 @@
+"""Read side of a run: weights, per-problem stats, batches, difficulty, rollout queue."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from service.curriculum.estimators import ZONE_NAMES, zones
+from service.db import UnitOfWork
+from service.domain.estimation import estimator_for
+from service.domain.index_registry import IndexRegistry
+from service.errors import Conflict, InvalidItems, NotFound
+from service.models import Run
+from service.store import datasets as dataset_store
+from service.store import stats as stats_store
+
+
+def _float_or_none(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _stat_items(run: Run, rows: list[tuple]) -> list[dict[str, Any]]:
+    """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes)."""
+    if not rows:
+        return []
+    eff_attempts = np.array([r[3] or 0.0 for r in rows], dtype=np.float64)
+    eff_successes = np.array([r[4] or 0.0 for r in rows], dtype=np.float64)
+    estimator = estimator_for(run)
+    weights = estimator.weights(eff_attempts, eff_successes)
+    pass_rates = estimator.pass_rates(eff_attempts, eff_successes)
+    return [
+        {
+            "problem_id": r[0],
+            "attempts": int(r[1] or 0),
+            "successes": int(r[2] or 0),
+            "pass_rate": _float_or_none(p),
+            "weight": float(w),
+        }
+        for r, p, w in zip(rows, pass_rates, weights, strict=True)
+    ]
+
+
+def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> dict[str, Any]:
+    problem = dataset_store.get_problem(uow.session, run.dataset_id, problem_id)
+    if problem is None:
+        raise NotFound(f"problem {problem_id!r} not found in run {run.name!r}'s dataset")
+    stats = stats_store.stats_for_problem(uow.session, run.id, problem.id)
+    row = (
+        (problem_id, stats.total_attempts, stats.total_successes, stats.attempts, stats.successes)
+        if stats
+        else (problem_id, 0, 0, 0.0, 0.0)
+    )
+    (item,) = _stat_items(run, [row])
+    zone = zones(np.array([row[3]]), np.array([row[4]]))[0]
+    item["zone"] = ZONE_NAMES[int(zone)]
+    item["last_step"] = stats.last_step if stats else None
+    return item
+
+
+def weights(
+    uow: UnitOfWork,
+    run: Run,
+    problem_ids: list[str] | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    session = uow.session
+    if problem_ids is not None:
+        mapping = dataset_store.ids_for_external(session, run.dataset_id, problem_ids)
+        unknown = sorted(set(problem_ids) - mapping.keys())
+        if unknown:
+            raise InvalidItems("problem_ids", "unknown problem id(s)", items=unknown[:1000])
+        stats = stats_store.stats_for_problems(session, run.id, list(mapping.values()))
+        rows = []
+        for ext in problem_ids:
+            s = stats.get(mapping[ext])
+            rows.append((ext, *(s[:4] if s else (0, 0, 0.0, 0.0))))
+        return {"items": _stat_items(run, rows), "next_cursor": None}
+
+    after = _decode_cursor(cursor)
+    page = stats_store.stats_page(session, run.id, run.dataset_id, after, limit)
+    rows = [(r[1], r[2], r[3], r[4], r[5]) for r in page]
+    next_cursor = str(page[-1][0]) if len(page) == limit else None
+    return {"items": _stat_items(run, rows), "next_cursor": next_cursor}
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    try:
+        value = int(cursor)
+    except ValueError:
+        raise InvalidItems("cursor", "invalid cursor: pass back next_cursor unchanged") from None
+    if value < 0:
+        raise InvalidItems("cursor", "invalid cursor: pass back next_cursor unchanged")
+    return value
+
+
+def rng_for(seed: int | None) -> np.random.Generator:
+    return np.random.default_rng(None if seed is None else seed % 2**64)
+
+
+def batch(
+    uow: UnitOfWork,
+    registry: IndexRegistry,
+    run: Run,
+    size: int,
+    seed: int | None,
+    mode: Literal["proportional", "uniform"],
+) -> dict[str, Any]:
+    entry = registry.get(uow.session, run)
+    with entry.lock:
+        result = entry.index.sample(size, rng_for(seed), mode)
+        n_seen = entry.index.n_seen
+    if result.available == 0:
+        raise Conflict(_why_nothing_eligible(n_seen, mode))
+    ids = [int(i) for i in result.problem_ids]
+    problems = dataset_store.problems_by_ids(uow.session, ids)
+    items = []
+    for pid, w, lw, p in zip(
+        ids, result.weights, result.loss_weights, result.pass_rates, strict=True
+    ):
+        ext, prompt, answer = problems[pid]
+        items.append(
+            {
+                "problem_id": ext,
+                "prompt": prompt,
+                "answer": answer,
+                "pass_rate": _float_or_none(p),
+                "weight": float(w),
+                "loss_weight": float(lw),
+            }
+        )
+    return {"items": items, "available": int(result.available)}
+
+
+def _why_nothing_eligible(n_seen: int, mode: str) -> str:
+    if n_seen == 0:
+        return "no problem is eligible: no outcomes have been posted for this run yet"
+    if mode == "proportional":
+        return (
+            "no problem is eligible: every problem with outcomes is mastered (p=1) or "
+            "intractable (p=0), so every weight is 0; post fresh rollouts or use the "
+            "rollout queue"
+        )
+    return "no problem is eligible: no problem has an estimate yet"
+
+
+def difficulty(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int) -> dict[str, Any]:
+    entry = registry.get(uow.session, run)
+    with entry.lock:
+        return entry.index.difficulty(bins)
+
+
+def rollout_queue(
+    uow: UnitOfWork, registry: IndexRegistry, run: Run, limit: int, stale_after: int | None
+) -> dict[str, Any]:
+    if stale_after is None:
+        stale_after = max(1, math.ceil(run.half_life_steps)) if run.half_life_steps else 50
+    entry = registry.get(uow.session, run)
+    with entry.lock:
+        queue = entry.index.rollout_queue(limit, run.max_step or 0, stale_after)
+    problems = dataset_store.problems_by_ids(uow.session, [pid for pid, _ in queue])
+    items = []
+    for pid, reason in queue:
+        ext, prompt, answer = problems[pid]
+        items.append({"problem_id": ext, "prompt": prompt, "answer": answer, "reason": reason})
+    return {"items": items}

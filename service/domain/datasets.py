@@ -1,0 +1,71 @@
+"""Dataset and problem use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from service.db import UnitOfWork
+from service.errors import Conflict, NotFound
+from service.models import Dataset
+from service.store import datasets as store
+
+
+def dataset_view(dataset: Dataset, problem_count: int) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "description": dataset.description,
+        "problem_count": problem_count,
+        "created_at": dataset.created_at,
+    }
+
+
+def create(uow: UnitOfWork, name: str, description: str | None) -> dict[str, Any]:
+    if store.get_by_name(uow.session, name) is not None:
+        raise Conflict(f"dataset {name!r} already exists")
+    try:
+        dataset = store.create(uow.session, name, description)
+    except IntegrityError as exc:  # lost a race; the request scope rolls back
+        raise Conflict(f"dataset {name!r} already exists") from exc
+    return dataset_view(dataset, 0)
+
+
+def require(uow: UnitOfWork, name: str) -> Dataset:
+    dataset = store.get_by_name(uow.session, name)
+    if dataset is None:
+        raise NotFound(f"dataset {name!r} not found")
+    return dataset
+
+
+def get(uow: UnitOfWork, name: str) -> dict[str, Any]:
+    dataset = require(uow, name)
+    return dataset_view(dataset, store.problem_count(uow.session, dataset.id))
+
+
+def list_all(uow: UnitOfWork) -> list[dict[str, Any]]:
+    return [dataset_view(d, n) for d, n in store.list_with_counts(uow.session)]
+
+
+def upsert_problems(uow: UnitOfWork, name: str, problems: list[dict[str, Any]], on_new) -> dict:
+    """Upsert by id; the last occurrence of a repeated id wins. ``on_new(dataset_id)`` runs
+    after commit so indexes pick the new problems up."""
+    dataset = require(uow, name)
+    by_id = {p["id"]: p for p in problems}
+    existing = store.existing_external_ids(uow.session, dataset.id, list(by_id))
+    store.upsert_problems(uow.session, dataset.id, list(by_id.values()))
+    uow.after_commit(lambda: on_new(dataset.id))
+    return {"inserted": len(by_id) - len(existing), "updated": len(existing)}
+
+
+def get_problem(uow: UnitOfWork, name: str, problem_id: str) -> dict[str, Any]:
+    dataset = require(uow, name)
+    problem = store.get_problem(uow.session, dataset.id, problem_id)
+    if problem is None:
+        raise NotFound(f"problem {problem_id!r} not found in dataset {name!r}")
+    return {
+        "id": problem.external_id,
+        "prompt": problem.prompt,
+        "answer": problem.answer,
+        "metadata": problem.meta,
+    }

@@ -1,0 +1,110 @@
+"""Per-run in-memory sampling indexes, kept in step with the database.
+
+The database is the source of truth. An index is built in bulk on first use, then kept
+current by pulling ``problem_stats`` rows whose version is newer than the last one seen:
+right after this process commits outcomes, and at most ``sync_interval_s`` apart for writes
+made by other replicas. Rows carry absolute values, so applying one twice is harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.curriculum.index import SamplingIndex
+from service.domain.estimation import estimator_for
+from service.models import Run
+from service.store import datasets as dataset_store
+from service.store import runs as run_store
+from service.store import stats as stats_store
+
+
+@dataclass
+class RunIndex:
+    run_id: int
+    dataset_id: int
+    index: SamplingIndex
+    version: int
+    max_problem_id: int
+    synced_at: float
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+class IndexRegistry:
+    def __init__(self, session_factory: sessionmaker[Session], sync_interval_s: float) -> None:
+        self._session_factory = session_factory
+        self._sync_interval_s = sync_interval_s
+        self._indexes: dict[int, RunIndex] = {}
+        self._build_locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, session: Session, run: Run) -> RunIndex:
+        """The run's index, built if needed and synced if older than the interval."""
+        entry = self._indexes.get(run.id)
+        if entry is None:
+            entry = self._build_once(session, run)
+        elif time.monotonic() - entry.synced_at >= self._sync_interval_s:
+            self._sync(session, entry)
+        return entry
+
+    def refresh(self, run_id: int) -> None:
+        """Pull this process's just-committed writes (called after commit)."""
+        entry = self._indexes.get(run_id)
+        if entry is None:
+            return
+        with self._session_factory() as session:
+            self._sync(session, entry)
+
+    def invalidate_dataset(self, dataset_id: int) -> None:
+        """New problems were committed: the next use of each run on it syncs first."""
+        for entry in list(self._indexes.values()):
+            if entry.dataset_id == dataset_id:
+                entry.synced_at = float("-inf")
+
+    def forget(self, run_id: int) -> None:
+        self._indexes.pop(run_id, None)
+
+    def _build_once(self, session: Session, run: Run) -> RunIndex:
+        with self._guard:
+            lock = self._build_locks.setdefault(run.id, threading.Lock())
+        with lock:
+            entry = self._indexes.get(run.id)
+            if entry is not None:
+                return entry
+            # Read the version before the rows: rows newer than it are re-pulled later,
+            # which is harmless because they carry absolute values.
+            version, _ = run_store.current_state(session, run.id)
+            problem_ids = dataset_store.problem_ids_after(session, run.dataset_id, 0)
+            stat_ids, attempts, successes, last_step = stats_store.stats_since(session, run.id, -1)
+            index = SamplingIndex.build(
+                problem_ids, estimator_for(run), stat_ids, attempts, successes, last_step
+            )
+            entry = RunIndex(
+                run_id=run.id,
+                dataset_id=run.dataset_id,
+                index=index,
+                version=version,
+                max_problem_id=int(problem_ids[-1]) if len(problem_ids) else 0,
+                synced_at=time.monotonic(),
+            )
+            self._indexes[run.id] = entry
+            return entry
+
+    def _sync(self, session: Session, entry: RunIndex) -> None:
+        with entry.lock:
+            version, _ = run_store.current_state(session, entry.run_id)
+            new_ids = dataset_store.problem_ids_after(session, entry.dataset_id, entry.max_problem_id)
+            if len(new_ids):
+                entry.index.add_problems(new_ids)
+                entry.max_problem_id = int(new_ids[-1])
+            if version > entry.version:
+                ids, attempts, successes, last_step = stats_store.stats_since(
+                    session, entry.run_id, entry.version
+                )
+                if len(ids):
+                    entry.index.set_stats(ids, attempts, successes, last_step)
+                entry.version = version
+            entry.synced_at = time.monotonic()

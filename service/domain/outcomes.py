@@ -1,0 +1,130 @@
+"""Outcome ingest: atomic, idempotent, and O(touched problems) in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from service.db import UnitOfWork
+from service.errors import Conflict, IdempotentReplay, InvalidItems
+from service.models import Run
+from service.store import datasets as dataset_store
+from service.store import runs as run_store
+from service.store import stats as stats_store
+
+
+def body_hash(outcomes: Sequence[dict[str, Any]]) -> str:
+    canonical = json.dumps(list(outcomes), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def aggregate(
+    problem_ids: np.ndarray,
+    attempts: np.ndarray,
+    successes: np.ndarray,
+    steps: np.ndarray,
+    half_life_steps: float | None,
+) -> dict[str, np.ndarray]:
+    """One row per distinct problem: effective counts at its newest step in this request.
+
+    Effective counts are sum_i n_i * 2^(-(T - t_i)/h) with T the newest step — the same
+    order-independent rule the SQL upsert applies when merging with stored counts.
+    """
+    unique, inverse = np.unique(problem_ids, return_inverse=True)
+    newest = np.full(len(unique), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(newest, inverse, steps)
+    if half_life_steps is None:
+        factor = np.ones(len(steps))
+    else:
+        factor = np.exp2(-(newest[inverse] - steps) / float(half_life_steps))
+    count = len(unique)
+    return {
+        "problem_id": unique,
+        "attempts": np.bincount(inverse, attempts * factor, minlength=count),
+        "successes": np.bincount(inverse, successes * factor, minlength=count),
+        "total_attempts": np.bincount(inverse, attempts, minlength=count).astype(np.int64),
+        "total_successes": np.bincount(inverse, successes, minlength=count).astype(np.int64),
+        "last_step": newest,
+    }
+
+
+def _check_replay(uow: UnitOfWork, run: Run, key: str | None, digest: str) -> None:
+    if key is None:
+        return
+    record = stats_store.get_idempotency(uow.session, run.id, key)
+    if record is None:
+        return
+    if record.body_hash != digest:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was already used with a different body for run {run.name!r}"
+        )
+    raise IdempotentReplay(record.response)
+
+
+def ingest(
+    uow: UnitOfWork,
+    run: Run,
+    outcomes: Sequence[dict[str, Any]],
+    idempotency_key: str | None,
+    on_committed: Callable[[int], None],
+) -> dict[str, Any]:
+    session = uow.session
+    digest = body_hash(outcomes)
+    _check_replay(uow, run, idempotency_key, digest)
+
+    external = [o["problem_id"] for o in outcomes]
+    mapping = dataset_store.ids_for_external(session, run.dataset_id, sorted(set(external)))
+    unknown = sorted(set(external) - mapping.keys())
+    if unknown:
+        raise InvalidItems(
+            "outcomes",
+            f"{len(unknown)} unknown problem id(s) for this run's dataset; nothing was applied",
+            items=unknown[:1000],
+        )
+
+    given_steps = [o["step"] for o in outcomes if o.get("step") is not None]
+    version = run_store.bump_version(session, run.id, max(given_steps) if given_steps else None)
+    # Re-check under the run's write lock: a concurrent twin may have committed meanwhile.
+    _check_replay(uow, run, idempotency_key, digest)
+    _, max_step = run_store.current_state(session, run.id)
+    current_step = max_step if max_step is not None else 0
+
+    problem_ids = np.fromiter((mapping[p] for p in external), dtype=np.int64, count=len(external))
+    attempts = np.fromiter((o["attempts"] for o in outcomes), dtype=np.int64, count=len(outcomes))
+    successes = np.fromiter((o["successes"] for o in outcomes), dtype=np.int64, count=len(outcomes))
+    steps = np.fromiter(
+        (current_step if o.get("step") is None else o["step"] for o in outcomes),
+        dtype=np.int64,
+        count=len(outcomes),
+    )
+    stats_store.append_outcomes(
+        session,
+        [
+            {
+                "run_id": run.id,
+                "problem_id": int(pid),
+                "attempts": int(n),
+                "successes": int(k),
+                "step": o.get("step"),
+                "version": version,
+            }
+            for pid, n, k, o in zip(problem_ids, attempts, successes, outcomes, strict=True)
+        ],
+    )
+    aggregated = aggregate(
+        problem_ids,
+        attempts.astype(np.float64),
+        successes.astype(np.float64),
+        steps,
+        run.half_life_steps,
+    )
+    stats_store.upsert_stats(session, run.id, version, aggregated, run.half_life_steps)
+    response = {"accepted": len(outcomes)}
+    if idempotency_key is not None:
+        stats_store.insert_idempotency(session, run.id, idempotency_key, digest, response)
+    uow.after_commit(lambda: on_committed(run.id))
+    return response

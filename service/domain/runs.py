@@ -1,0 +1,72 @@
+"""Run use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from service.db import UnitOfWork
+from service.errors import Conflict, NotFound
+from service.models import Run
+from service.store import datasets as dataset_store
+from service.store import runs as store
+
+
+def run_view(run: Run, dataset_name: str) -> dict[str, Any]:
+    return {
+        "name": run.name,
+        "dataset": dataset_name,
+        "kernel": {"alpha": run.kernel_alpha, "beta": run.kernel_beta},
+        "estimator": {
+            "kind": run.estimator_kind,
+            "prior_alpha": run.prior_alpha,
+            "prior_beta": run.prior_beta,
+            "half_life_steps": run.half_life_steps,
+        },
+        "step": run.max_step,
+        "created_at": run.created_at,
+    }
+
+
+def create(uow: UnitOfWork, spec: dict[str, Any]) -> tuple[Run, dict[str, Any]]:
+    dataset = dataset_store.get_by_name(uow.session, spec["dataset"])
+    if dataset is None:
+        raise NotFound(f"dataset {spec['dataset']!r} not found")
+    if store.get_by_name(uow.session, spec["name"]) is not None:
+        raise Conflict(f"run {spec['name']!r} already exists")
+    kernel, estimator = spec["kernel"], spec["estimator"]
+    run = Run(
+        name=spec["name"],
+        dataset_id=dataset.id,
+        kernel_alpha=kernel["alpha"],
+        kernel_beta=kernel["beta"],
+        estimator_kind=estimator["kind"],
+        prior_alpha=estimator["prior_alpha"],
+        prior_beta=estimator["prior_beta"],
+        half_life_steps=estimator["half_life_steps"],
+        version=0,
+        max_step=None,
+    )
+    try:
+        store.create(uow.session, run)
+    except IntegrityError as exc:
+        raise Conflict(f"run {spec['name']!r} already exists") from exc
+    return run, run_view(run, dataset.name)
+
+
+def require(uow: UnitOfWork, name: str) -> Run:
+    run = store.get_by_name(uow.session, name)
+    if run is None:
+        raise NotFound(f"run {name!r} not found")
+    return run
+
+
+def get(uow: UnitOfWork, name: str) -> dict[str, Any]:
+    run = require(uow, name)
+    dataset = dataset_store.get_by_id(uow.session, run.dataset_id)
+    return run_view(run, dataset.name if dataset else "")
+
+
+def list_all(uow: UnitOfWork) -> list[dict[str, Any]]:
+    return [run_view(run, ds) for run, ds in store.list_with_dataset_names(uow.session)]

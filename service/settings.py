@@ -1,0 +1,26 @@
+"""Runtime configuration, read from the environment with the ``PACED_`` prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///paced.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PACED_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Pool sized to Starlette's 40-thread pool for sync endpoints, so threads never queue on it.
+    pool_size: int = 20
+    max_overflow: int = 20
+
+    admin_token: str | None = None
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_items_per_request: int = Field(default=10_000, gt=0)
+    max_batch_size: int = Field(default=4096, gt=0)
+    # How often a replica pulls rows written by other processes into its in-memory index.
+    sync_interval_s: float = Field(default=0.5, ge=0)
+    history_max_points: int = Field(default=512, ge=8)
+    log_level: str = "info"

@@ -1,0 +1,31 @@
+"""Fetch query results straight into numpy columns without building ORM objects or Rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import Executable
+from sqlalchemy.orm import Session
+
+
+def fetch_columns(session: Session, stmt: Executable, dtypes: Sequence[type]) -> list[np.ndarray]:
+    """Run ``stmt`` and return one numpy array per selected column.
+
+    Reads plain tuples from the DBAPI cursor: building SQLAlchemy Rows for a million
+    problems costs seconds, plain tuples a fraction of that.
+    """
+    # Core execution on the session's connection gives a CursorResult whose DBAPI cursor
+    # yields plain tuples.
+    result = session.connection().execute(stmt)
+    rows = result.cursor.fetchall()
+    result.close()
+    if not rows:
+        return [np.empty(0, dtype=dtype) for dtype in dtypes]
+    columns = zip(*rows, strict=True)
+    return [np.fromiter(col, dtype=dtype, count=len(rows)) for col, dtype in zip(columns, dtypes, strict=True)]
+
+
+def chunks(items: Sequence, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

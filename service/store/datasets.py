@@ -1,0 +1,139 @@
+"""Datasets and problems."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.models import Dataset, Problem
+from service.store.bulk import chunks, fetch_columns
+
+# Keeps IN lists and multi-row VALUES under every driver's bound-parameter limit.
+CHUNK = 2000
+
+
+def create(session: Session, name: str, description: str | None) -> Dataset:
+    dataset = Dataset(name=name, description=description)
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get_by_name(session: Session, name: str) -> Dataset | None:
+    return session.scalar(select(Dataset).where(Dataset.name == name))
+
+
+def get_by_id(session: Session, dataset_id: int) -> Dataset | None:
+    return session.get(Dataset, dataset_id)
+
+
+def list_with_counts(session: Session) -> list[tuple[Dataset, int]]:
+    counts = (
+        select(Problem.dataset_id, func.count().label("n"))
+        .group_by(Problem.dataset_id)
+        .subquery()
+    )
+    stmt = (
+        select(Dataset, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.dataset_id == Dataset.id)
+        .order_by(Dataset.name)
+    )
+    return [(dataset, int(n)) for dataset, n in session.execute(stmt).all()]
+
+
+def problem_count(session: Session, dataset_id: int) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(Problem).where(Problem.dataset_id == dataset_id))
+        or 0
+    )
+
+
+def existing_external_ids(session: Session, dataset_id: int, external_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(list(external_ids), CHUNK):
+        found.update(
+            session.scalars(
+                select(Problem.external_id).where(
+                    Problem.dataset_id == dataset_id, Problem.external_id.in_(part)
+                )
+            )
+        )
+    return found
+
+
+def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update problems by (dataset, external id). ``rows`` must have unique ids."""
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    for part in chunks(list(rows), CHUNK):
+        values = [
+            {
+                "dataset_id": dataset_id,
+                "external_id": row["id"],
+                "prompt": row["prompt"],
+                "answer": row.get("answer"),
+                "metadata": row.get("metadata"),
+            }
+            for row in part
+        ]
+        stmt = insert(Problem.__table__).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["dataset_id", "external_id"],
+            set_={
+                "prompt": stmt.excluded.prompt,
+                "answer": stmt.excluded.answer,
+                "metadata": stmt.excluded["metadata"],
+            },
+        )
+        session.execute(stmt)
+
+
+def get_problem(session: Session, dataset_id: int, external_id: str) -> Problem | None:
+    return session.scalar(
+        select(Problem).where(Problem.dataset_id == dataset_id, Problem.external_id == external_id)
+    )
+
+
+def ids_for_external(session: Session, dataset_id: int, external_ids: Sequence[str]) -> dict[str, int]:
+    mapping: dict[str, int] = {}
+    for part in chunks(list(external_ids), CHUNK):
+        stmt = select(Problem.external_id, Problem.id).where(
+            Problem.dataset_id == dataset_id, Problem.external_id.in_(part)
+        )
+        mapping.update(session.execute(stmt).tuples().all())
+    return mapping
+
+
+def problem_ids_after(session: Session, dataset_id: int, after_id: int) -> np.ndarray:
+    """Sorted integer ids of the dataset's problems with id > after_id (bulk, into numpy)."""
+    stmt = (
+        select(Problem.id)
+        .where(Problem.dataset_id == dataset_id, Problem.id > after_id)
+        .order_by(Problem.id)
+    )
+    (ids,) = fetch_columns(session, stmt, [np.int64])
+    return ids
+
+
+def problems_by_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
+    """id -> (external_id, prompt, answer)."""
+    out: dict[int, tuple[str, str, str | None]] = {}
+    for part in chunks(list(ids), CHUNK):
+        stmt = select(Problem.id, Problem.external_id, Problem.prompt, Problem.answer).where(
+            Problem.id.in_(part)
+        )
+        for pid, ext, prompt, answer in session.execute(stmt).tuples():
+            out[pid] = (ext, prompt, answer)
+    return out
+
+
+def external_ids_by_ids(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for part in chunks(list(ids), CHUNK):
+        stmt = select(Problem.id, Problem.external_id).where(Problem.id.in_(part))
+        out.update(session.execute(stmt).tuples().all())
+    return out

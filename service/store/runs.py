@@ -1,0 +1,57 @@
+"""Training runs."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.models import Dataset, Run
+
+
+def create(session: Session, run: Run) -> Run:
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_by_name(session: Session, name: str) -> Run | None:
+    return session.scalar(select(Run).where(Run.name == name))
+
+
+def get_by_id(session: Session, run_id: int) -> Run | None:
+    return session.get(Run, run_id)
+
+
+def list_with_dataset_names(session: Session) -> list[tuple[Run, str]]:
+    stmt = select(Run, Dataset.name).join(Dataset, Dataset.id == Run.dataset_id).order_by(Run.name)
+    return [(run, name) for run, name in session.execute(stmt).tuples()]
+
+
+def bump_version(session: Session, run_id: int, max_step: int | None) -> int:
+    """Increment the run's write version and raise its max step; returns the new version.
+
+    The UPDATE takes the run's row lock (PostgreSQL) or the write lock (SQLite) until commit,
+    so writers of one run commit in version order — what lets replicas pull deltas by version.
+    """
+    values: dict = {"version": Run.version + 1}
+    if max_step is not None:
+        # Portable max(coalesce(max_step, -1), :step) without GREATEST (absent in SQLite).
+        values["max_step"] = _greatest(Run.max_step, max_step)
+    stmt = update(Run).where(Run.id == run_id).values(**values).returning(Run.version)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _greatest(column, value: int):
+    from sqlalchemy import case, literal
+
+    return case((column.is_(None), literal(value)), (column < value, literal(value)), else_=column)
+
+
+def current_state(session: Session, run_id: int) -> tuple[int, int | None]:
+    """(version, max_step) as committed now."""
+    row = session.execute(select(Run.version, Run.max_step).where(Run.id == run_id)).one()
+    return int(row[0]), row[1]
+
+
+def set_token_hash(session: Session, run_id: int, token_hash: str) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(token_hash=token_hash))
