@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
 
@@ -14,7 +18,23 @@ log = logging.getLogger("paced")
 RETRY_AFTER_S = "1"
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN/Infinity inputs must be echoed back as text: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}))
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)

@@ -104,7 +104,7 @@ def ids_for_external(session: Session, dataset_id: int, external_ids: Sequence[s
         stmt = select(Problem.external_id, Problem.id).where(
             Problem.dataset_id == dataset_id, Problem.external_id.in_(part)
         )
-        mapping.update(session.execute(stmt).tuples().all())
+        mapping.update(session.execute(stmt).all())
     return mapping
 
 
@@ -126,7 +126,7 @@ def problems_by_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str
         stmt = select(Problem.id, Problem.external_id, Problem.prompt, Problem.answer).where(
             Problem.id.in_(part)
         )
-        for pid, ext, prompt, answer in session.execute(stmt).tuples():
+        for pid, ext, prompt, answer in session.execute(stmt):
             out[pid] = (ext, prompt, answer)
     return out
 
@@ -135,5 +135,5 @@ def external_ids_by_ids(session: Session, ids: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for part in chunks(list(ids), CHUNK):
         stmt = select(Problem.id, Problem.external_id).where(Problem.id.in_(part))
-        out.update(session.execute(stmt).tuples().all())
+        out.update(session.execute(stmt).all())
     return out

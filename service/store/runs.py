@@ -24,7 +24,7 @@ def get_by_id(session: Session, run_id: int) -> Run | None:
 
 def list_with_dataset_names(session: Session) -> list[tuple[Run, str]]:
     stmt = select(Run, Dataset.name).join(Dataset, Dataset.id == Run.dataset_id).order_by(Run.name)
-    return [(run, name) for run, name in session.execute(stmt).tuples()]
+    return [(run, name) for run, name in session.execute(stmt)]
 
 
 def bump_version(session: Session, run_id: int, max_step: int | None) -> int:

@@ -131,7 +131,7 @@ def stats_page(
         .order_by(Problem.id)
         .limit(limit)
     )
-    return list(session.execute(stmt).tuples())
+    return list(session.execute(stmt))
 
 
 def stats_for_problems(session: Session, run_id: int, problem_ids: Sequence[int]) -> dict[int, tuple]:
@@ -146,7 +146,7 @@ def stats_for_problems(session: Session, run_id: int, problem_ids: Sequence[int]
             ProblemStats.successes,
             ProblemStats.last_step,
         ).where(ProblemStats.run_id == run_id, ProblemStats.problem_id.in_(part))
-        for row in session.execute(stmt).tuples():
+        for row in session.execute(stmt):
             out[row[0]] = row[1:]
     return out
 

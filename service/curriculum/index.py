@@ -1,0 +1,352 @@
+"""SamplingIndex: a run's per-problem state in memory, and batch sampling from it.
+
+Slots follow problem ids in ascending order (ids only ever get appended, so id -> slot is a
+searchsorted). Memory per problem: id int64 (8) + attempts f64 (8) + successes f64 (8) +
+last_step int32 (4) + weight sum tree (2 leaves per problem at a power-of-two capacity:
+16..32) + seen-count tree over blocks of 64 slots (<1) = at most ~61 bytes.
+
+Why a seen-count tree rather than a list of seen slots: uniform mode must pick uniformly
+among seen problems; counting them per block of 64 lets a descent pick the r-th seen slot in
+canonical slot order, so the batch depends only on the index contents and the rng — a
+rebuilt index draws the same batch as one updated incrementally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from service.curriculum.estimators import Estimator, zones
+from service.curriculum.summaries import difficulty_report, rollout_queue_slots
+from service.curriculum.sumtree import SumTree
+
+BLOCK_SHIFT = 6  # seen counts are kept per block of 2**6 = 64 slots
+BLOCK = 1 << BLOCK_SHIFT
+MAX_ROUNDS = 8  # with-replacement rounds before falling back to an exact method
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    problem_ids: np.ndarray  # int64, distinct, in draw order
+    weights: np.ndarray  # the estimator's weight of each drawn problem
+    loss_weights: np.ndarray  # multiply each problem's loss by this
+    pass_rates: np.ndarray  # k/n, NaN for unseen
+    available: int  # how many problems were eligible for this mode
+
+
+def _last_wins(slots: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Drop duplicate slots keeping each one's last row (absolute values: newest wins)."""
+    order = np.argsort(slots, kind="stable")
+    slots = slots[order]
+    keep = np.append(slots[1:] != slots[:-1], True)
+    return (slots[keep], *(np.asarray(c)[order][keep] for c in columns))
+
+
+def _first_appearances(seq: np.ndarray) -> np.ndarray:
+    """Distinct values in order of first appearance.
+
+    Applied to an i.i.d. weighted sequence this IS successive sampling without replacement.
+    """
+    _, first = np.unique(seq, return_index=True)
+    return np.unique(seq)
+
+
+class SamplingIndex:
+    """Per-run in-memory state. Slots follow sorted problem ids (int64, ascending)."""
+
+    def __init__(self, problem_ids: np.ndarray, estimator: Estimator) -> None:
+        ids = np.asarray(problem_ids, dtype=np.int64).ravel()
+        if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
+            ids = np.unique(ids)
+        n = len(ids)
+        self.estimator = estimator
+        self._ids = ids
+        self._attempts = np.zeros(n, dtype=np.float64)
+        self._successes = np.zeros(n, dtype=np.float64)
+        self._last_step = np.full(n, -1, dtype=np.int32)
+        unseen_w = estimator.unseen_weight()
+        self._tree = SumTree.from_leaves(np.full(n, unseen_w))
+        self._n_positive = n if unseen_w > 0 else 0
+        self._seen = SumTree(self._n_blocks(n))
+
+    @staticmethod
+    def _n_blocks(n: int) -> int:
+        return max(1, (n + BLOCK - 1) >> BLOCK_SHIFT)
+
+    @classmethod
+    def build(
+        cls,
+        problem_ids: np.ndarray,
+        estimator: Estimator,
+        stat_ids: np.ndarray,
+        attempts: np.ndarray,
+        successes: np.ndarray,
+        last_step: np.ndarray,
+    ) -> SamplingIndex:
+        """Bulk construction from stored stats (stat_ids a subset of problem_ids); O(N) numpy."""
+        index = cls(problem_ids, estimator)
+        slots = index._known_slots(stat_ids)
+        slots, att, succ, step = _last_wins(slots, attempts, successes, last_step)
+        index._attempts[slots] = att
+        index._successes[slots] = succ
+        index._last_step[slots] = step
+        n = index.n_problems
+        weights = estimator.weights(index._attempts, index._successes)
+        index._tree = SumTree.from_leaves(weights)
+        index._n_positive = int(np.count_nonzero(weights > 0))
+        seen_slots = np.flatnonzero(index._attempts > 0)
+        counts = np.bincount(seen_slots >> BLOCK_SHIFT, minlength=cls._n_blocks(n))
+        index._seen = SumTree.from_leaves(counts.astype(np.float64))
+        return index
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def slots_of(self, ids: np.ndarray) -> np.ndarray:
+        """Slot of each id, -1 where the id is unknown."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(self._ids) == 0:
+            return np.full(ids.shape, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        return np.where(self._ids[pos] == ids, pos, -1).astype(np.int64)
+
+    def _known_slots(self, ids: np.ndarray) -> np.ndarray:
+        slots = self.slots_of(ids)
+        if np.any(slots < 0):
+            unknown = np.asarray(ids)[slots < 0]
+            raise KeyError(f"{len(unknown)} unknown problem ids, e.g. {unknown[:5].tolist()}")
+        return slots
+
+    def stats_of(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Current state of the given problems (KeyError if any id is unknown)."""
+        slots = self._known_slots(ids)
+        att, succ = self._attempts[slots], self._successes[slots]
+        return {
+            "attempts": att,
+            "successes": succ,
+            "last_step": self._last_step[slots].astype(np.int64),
+            "pass_rate": self.estimator.pass_rates(att, succ),
+            "weight": self._tree.leaves[slots].copy(),
+            "zone": zones(att, succ),
+        }
+
+    # ---- updates ------------------------------------------------------------------------
+
+    def add_problems(self, new_ids: np.ndarray) -> None:
+        """Append problems (all unseen); known ids are ignored, new ids must exceed the max."""
+        new_ids = np.unique(np.asarray(new_ids, dtype=np.int64))
+        new_ids = new_ids[self.slots_of(new_ids) < 0]
+        if new_ids.size == 0:
+            return
+        if self.n_problems and new_ids[0] <= self._ids[-1]:
+            raise ValueError("new problem ids must be larger than every existing id")
+        start, n = self.n_problems, self.n_problems + len(new_ids)
+        self._ids = np.concatenate([self._ids, new_ids])
+        self._attempts = np.concatenate([self._attempts, np.zeros(len(new_ids))])
+        self._successes = np.concatenate([self._successes, np.zeros(len(new_ids))])
+        self._last_step = np.concatenate(
+            [self._last_step, np.full(len(new_ids), -1, dtype=np.int32)]
+        )
+        self._tree.grow(n)
+        self._seen.grow(self._n_blocks(n))
+        unseen_w = self.estimator.unseen_weight()
+        if unseen_w > 0:
+            self._tree.update(np.arange(start, n), unseen_w)
+            self._n_positive += len(new_ids)
+
+    def set_stats(
+        self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray, last_step: np.ndarray
+    ) -> None:
+        """Write absolute stats (rows from the DB) and recompute weights only for those ids.
+
+        Unknown ids raise KeyError (add_problems first). Duplicate ids: the last row wins.
+        """
+        slots = self._known_slots(np.atleast_1d(ids))
+        if slots.size == 0:
+            return
+        n = len(slots)
+        slots, att, succ, step = _last_wins(
+            slots,
+            np.broadcast_to(np.asarray(attempts, dtype=np.float64), (n,)),
+            np.broadcast_to(np.asarray(successes, dtype=np.float64), (n,)),
+            np.broadcast_to(np.asarray(last_step, dtype=np.int64), (n,)),
+        )
+        was_seen = self._attempts[slots] > 0
+        was_positive = self._tree.leaves[slots] > 0
+        self._attempts[slots] = att
+        self._successes[slots] = succ
+        self._last_step[slots] = step
+        weights = self.estimator.weights(att, succ)
+        self._n_positive += int(np.count_nonzero(weights > 0)) - int(np.count_nonzero(was_positive))
+        self._tree.update(slots, weights)
+        delta = (att > 0).astype(np.int64) - was_seen
+        changed = delta != 0
+        if np.any(changed):
+            blocks, inverse = np.unique(slots[changed] >> BLOCK_SHIFT, return_inverse=True)
+            counts = np.bincount(inverse, weights=delta[changed])
+            self._seen.update(blocks, self._seen.leaves[blocks] + counts)
+
+    # ---- sizes --------------------------------------------------------------------------
+
+    @property
+    def n_problems(self) -> int:
+        return len(self._ids)
+
+    @property
+    def n_seen(self) -> int:
+        return int(round(self._seen.total()))
+
+    @property
+    def n_positive(self) -> int:
+        return self._n_positive
+
+    @property
+    def total_weight(self) -> float:
+        return self._tree.total()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by all arrays (see the module docstring for the per-problem count)."""
+        arrays = (self._ids, self._attempts, self._successes, self._last_step)
+        return sum(a.nbytes for a in arrays) + self._tree.nbytes + self._seen.nbytes
+
+    def _n_eligible_uniform(self) -> int:
+        return self.n_problems if self.estimator.is_posterior else self.n_seen
+
+    # ---- sampling -----------------------------------------------------------------------
+
+    def sample(
+        self,
+        size: int,
+        rng: np.random.Generator,
+        mode: Literal["proportional", "uniform"] = "proportional",
+    ) -> SampleResult:
+        """Draw up to `size` distinct problems (all eligible ones if fewer than `size`).
+
+        proportional: successive sampling without replacement with probability ∝ weight,
+        loss weight 1. uniform: uniform without replacement among problems with an
+        estimate, loss weight = weight / mean eligible weight. Deterministic given the rng
+        state and the index contents.
+        """
+        if mode == "proportional":
+            available = self._n_positive
+            slots = self._draw_proportional(min(size, available), rng)
+            loss = np.ones(len(slots))
+        elif mode == "uniform":
+            available = self._n_eligible_uniform()
+            slots = self._draw_uniform(min(size, available), rng)
+            mean = self.total_weight / available if available else 0.0
+            loss = self._tree.leaves[slots] / mean if mean > 0 else np.zeros(len(slots))
+        else:
+            raise ValueError(f"unknown sampling mode {mode!r}")
+        att, succ = self._attempts[slots], self._successes[slots]
+        return SampleResult(
+            problem_ids=self._ids[slots],
+            weights=self._tree.leaves[slots].copy(),
+            loss_weights=loss,
+            pass_rates=self.estimator.pass_rates(att, succ),
+            available=int(available),
+        )
+
+    def _draw_proportional(self, take: int, rng: np.random.Generator) -> np.ndarray:
+        if take <= 0:
+            return np.empty(0, dtype=np.int64)
+        if 2 * take > self._n_positive:
+            # Rejection of repeats would waste most draws: use exact keys over positives.
+            return self._exact_successive(take, rng)
+        parts: list[np.ndarray] = []
+        saved: list[tuple[np.ndarray, np.ndarray]] = []
+        got = 0
+        try:
+            for _ in range(MAX_ROUNDS):
+                need = take - got
+                new = _first_appearances(self._tree.draw(need + need // 4 + 8, rng))[:need]
+                parts.append(new)
+                got += len(new)
+                if got >= take:
+                    break
+                # Later draws must be conditioned on what was already picked: zero those
+                # leaves for the rest of this call (restored below), which keeps it exact.
+                saved.append((new, self._tree.leaves[new].copy()))
+                self._tree.update(new, 0.0)
+            else:
+                parts.append(self._exact_successive(take - got, rng))
+        finally:
+            for slots, values in reversed(saved):
+                self._tree.update(slots, values)
+        return np.concatenate(parts)
+
+    def _exact_successive(self, take: int, rng: np.random.Generator) -> np.ndarray:
+        """Efraimidis–Spirakis: keys log(u)/w, the top keys in order are successive sampling."""
+        slots = self._tree.positive_leaves()
+        keys = np.log(rng.random(len(slots))) / self._tree.leaves[slots]
+        top = np.arange(len(slots))
+        if take < len(slots):
+            top = np.argpartition(-keys, take - 1)[:take]
+        return slots[top[np.argsort(-keys[top], kind="stable")]]
+
+    def _draw_uniform(self, take: int, rng: np.random.Generator) -> np.ndarray:
+        if take <= 0:
+            return np.empty(0, dtype=np.int64)
+        if self.estimator.is_posterior:
+            # Every problem is eligible; Generator.choice without p is O(take), not O(N).
+            return rng.choice(self.n_problems, size=take, replace=False).astype(np.int64)
+        if 2 * take > self.n_seen:
+            return rng.permutation(self._seen_slots())[:take]
+        # First appearances of one growing i.i.d. uniform sequence: a uniform ordered sample.
+        sequence = np.empty(0, dtype=np.int64)
+        chosen = sequence
+        for _ in range(MAX_ROUNDS):
+            need = take - len(chosen)
+            sequence = np.concatenate([sequence, self._draw_seen(need + need // 4 + 8, rng)])
+            chosen = _first_appearances(sequence)
+            if len(chosen) >= take:
+                return chosen[:take]
+        rest = np.setdiff1d(self._seen_slots(), chosen, assume_unique=True)
+        return np.concatenate([chosen, rng.permutation(rest)[: take - len(chosen)]])
+
+    def _draw_seen(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """size i.i.d. slots uniform among seen ones: pick a block ∝ its seen count, then the
+        r-th seen slot inside it, with r the descent's remainder (uniform in [0, count))."""
+        blocks, rem = self._seen.descend(rng.random(size) * self._seen.total())
+        counts = self._seen.leaves[blocks]
+        rank = np.minimum(np.floor(rem), counts - 1)
+        candidates = (blocks << BLOCK_SHIFT)[:, None] + np.arange(BLOCK)
+        inside = candidates < self.n_problems
+        seen = inside & (self._attempts[np.where(inside, candidates, 0)] > 0)
+        pos = np.argmax(np.cumsum(seen, axis=1) > rank[:, None], axis=1)
+        return (blocks << BLOCK_SHIFT) + pos
+
+    def _seen_slots(self) -> np.ndarray:
+        """All seen slots, found through non-empty blocks (no O(N) scan when few are seen)."""
+        blocks = self._seen.positive_leaves()
+        candidates = ((blocks << BLOCK_SHIFT)[:, None] + np.arange(BLOCK)).ravel()
+        candidates = candidates[candidates < self.n_problems]
+        return candidates[self._attempts[candidates] > 0]
+
+    # ---- summaries ----------------------------------------------------------------------
+
+    def difficulty(self, bins: int = 10) -> dict:
+        return difficulty_report(
+            self._attempts,
+            self._successes,
+            self._tree.leaves[: self.n_problems],
+            self._n_eligible_uniform(),
+            bins,
+        )
+
+    def rollout_queue(
+        self, limit: int, current_step: int, stale_after: int
+    ) -> list[tuple[int, str]]:
+        """(problem_id, reason) pairs: unseen, then stale oldest first, then most uncertain."""
+        groups = rollout_queue_slots(
+            self.estimator,
+            self._attempts,
+            self._successes,
+            self._last_step,
+            limit,
+            current_step,
+            stale_after,
+        )
+        return [(int(self._ids[s]), reason) for slots, reason in groups for s in slots]

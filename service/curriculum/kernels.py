@@ -1,0 +1,37 @@
+"""The PACED weighting kernel w(p) = p^alpha (1-p)^beta and its expectation under a Beta law."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import betaln
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """Exponents of the Beta kernel; the paper's default alpha = beta = 1 gives p(1-p)."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        # Negative exponents would put infinite weight on solved or hopeless problems.
+        if not (self.alpha >= 0 and self.beta >= 0):
+            raise ValueError(f"kernel exponents must be >= 0, got {self.alpha}, {self.beta}")
+
+
+def beta_kernel(p: np.ndarray, kernel: KernelConfig) -> np.ndarray:
+    """w(p) = p^alpha (1-p)^beta for p in [0, 1] (p is clipped: float counts can overshoot)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    return np.power(p, kernel.alpha) * np.power(1.0 - p, kernel.beta)
+
+
+def expected_kernel(a: np.ndarray, b: np.ndarray, kernel: KernelConfig) -> np.ndarray:
+    """E[p^alpha (1-p)^beta] for p ~ Beta(a, b), in closed form B(a+alpha, b+beta) / B(a, b).
+
+    Computed in log space (betaln) so that large counts neither overflow nor lose precision.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.exp(betaln(a + kernel.alpha, b + kernel.beta) - betaln(a, b))

@@ -1,0 +1,87 @@
+"""`paced serve` in an empty directory, driven over real HTTP on a free port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("server did not become healthy")
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_creates_sqlite_db_and_serves_the_api(served):
+    url, workdir = served
+    assert (workdir / "paced.db").exists()
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.post("/v1/datasets", json={"name": "arith"}).status_code == 201
+        problems = [{"id": f"q{i}", "prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(20)]
+        assert http.post("/v1/datasets/arith/problems", json={"problems": problems}).json() == {
+            "inserted": 20,
+            "updated": 0,
+        }
+        assert http.post("/v1/runs", json={"name": "r", "dataset": "arith"}).status_code == 201
+        queue = http.get("/v1/runs/r/rollout-queue", params={"limit": 20}).json()["items"]
+        assert {i["reason"] for i in queue} == {"unseen"} and len(queue) == 20
+        outcomes = [
+            {"problem_id": f"q{i}", "attempts": 8, "successes": i % 9, "step": 0} for i in range(20)
+        ]
+        response = http.post(
+            "/v1/runs/r/outcomes", json={"outcomes": outcomes}, headers={"Idempotency-Key": "once"}
+        )
+        assert response.json() == {"accepted": 20}
+        replay = http.post(
+            "/v1/runs/r/outcomes", json={"outcomes": outcomes}, headers={"Idempotency-Key": "once"}
+        )
+        assert replay.json() == {"accepted": 20}
+        assert http.get("/v1/runs/r/problems/q3").json()["attempts"] == 8
+        batch = http.post("/v1/runs/r/batches", json={"size": 5, "seed": 42}).json()
+        assert len(batch["items"]) == 5
+        assert all(0 < i["pass_rate"] < 1 for i in batch["items"])
+        again = http.post("/v1/runs/r/batches", json={"size": 5, "seed": 42}).json()
+        assert again == batch
+        zones = http.get("/v1/runs/r/difficulty").json()["zones"]
+        assert zones == {"unseen": 0, "intractable": 3, "frontier": 15, "mastered": 2}
+        weights = http.post("/v1/runs/r/weights", json={"limit": 100}).json()
+        assert len(weights["items"]) == 20
+        assert http.get("/v1/runs/r").json()["step"] == 0
+        assert "paced_batches_served_total" in http.get("/metrics").text
