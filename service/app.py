@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from service import __version__
@@ -13,10 +15,19 @@ from service.domain.index_registry import IndexRegistry
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
 
+log = logging.getLogger("paced")
+
+OPEN_WARNING = (
+    "PACED_ADMIN_TOKEN is not set: the service is OPEN — anyone who can reach it can read and "
+    "write every dataset and run. Keep it on loopback, or set PACED_ADMIN_TOKEN."
+)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The database must already be migrated (``paced serve`` does it)."""
     settings = settings or Settings()
+    if not settings.admin_token:
+        log.warning(OPEN_WARNING)
     engine = make_engine(
         settings.database_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow
     )

@@ -22,6 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     overrides = {"database_url": args.database_url} if args.database_url else {}
     settings = Settings(**overrides)
+    if not settings.admin_token and args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("paced").warning(
+            "!!! serving WITHOUT authentication on %s — every client on the network has full "
+            "access. Set PACED_ADMIN_TOKEN. !!!",
+            args.host,
+        )
     migrate.upgrade(settings.database_url)
     app = create_app(settings)
     uvicorn.run(
@@ -59,8 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate the database, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--database-url", default=None, help="default: $PACED_DATABASE_URL or sqlite:///paced.db")
-    serve.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM")
+    serve.add_argument(
+        "--database-url", default=None, help="default: $PACED_DATABASE_URL or sqlite:///paced.db"
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds in-flight requests get on SIGTERM",
+    )
     serve.set_defaults(func=_serve)
 
     db = sub.add_parser("db", help="database maintenance")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,9 @@ class AppContext:
     session_factory: sessionmaker[Session]
     registry: IndexRegistry
     metrics: Metrics
+    # Auth lookups on the hot path: token digest -> run id, run name -> id (both immutable).
+    token_cache: dict[str, int] = field(default_factory=dict)
+    run_ids_by_name: dict[str, int] = field(default_factory=dict)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

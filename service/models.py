@@ -121,9 +121,7 @@ class ProblemStats(Base):
     __tablename__ = "problem_stats"
     __table_args__ = (Index("ix_problem_stats_run_version", "run_id", "version"),)
 
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     problem_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
     )
@@ -139,9 +137,7 @@ class ProblemStats(Base):
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     body_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)

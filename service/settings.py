@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///paced.db"
@@ -24,3 +24,8 @@ class Settings(BaseSettings):
     sync_interval_s: float = Field(default=0.5, ge=0)
     history_max_points: int = Field(default=512, ge=8)
     log_level: str = "info"
+
+    @field_validator("admin_token")
+    @classmethod
+    def _empty_token_means_none(cls, value: str | None) -> str | None:
+        return value or None

@@ -33,7 +33,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def postgres_server_url() -> str:
     if not PG_URL:
-        pytest.fail("PACED_TEST_DATABASE_URL is not set (needed by a PostgreSQL test)")
+        pytest.skip("PACED_TEST_DATABASE_URL is empty: no PostgreSQL server to test against")
     return normalise_url(PG_URL)
 
 

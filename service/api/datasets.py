@@ -7,10 +7,11 @@ from fastapi import APIRouter, Depends, status
 from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.limits import check_items
+from service.api.security import require_admin
 from service.context import AppContext
 from service.domain import datasets
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[Depends(require_admin)])
 
 
 @router.get("", response_model=schemas.DatasetList)
@@ -32,9 +33,7 @@ def get_dataset(dataset: str, ctx: AppContext = Depends(get_ctx)):
 
 
 @router.post("/{dataset}/problems", response_model=schemas.ProblemsUpserted)
-def upsert_problems(
-    dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)
-):
+def upsert_problems(dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)):
     check_items(ctx.settings, "problems", len(body.problems))
     rows = [p.model_dump() for p in body.problems]
     with ctx.transaction() as uow:

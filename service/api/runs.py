@@ -9,32 +9,37 @@ from fastapi import APIRouter, Body, Depends, Header, Query, status
 from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.limits import check_batch_size, check_items
+from service.api.security import require_admin, require_run_access
 from service.context import AppContext
 from service.domain import curriculum, outcomes, runs
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
+ADMIN = [Depends(require_admin)]
+RUN = [Depends(require_run_access)]
 
 
-@router.get("", response_model=schemas.RunList)
+@router.get("", response_model=schemas.RunList, dependencies=ADMIN)
 def list_runs(ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return {"items": runs.list_all(uow)}
 
 
-@router.post("", response_model=schemas.RunOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=schemas.RunOut, status_code=status.HTTP_201_CREATED, dependencies=ADMIN
+)
 def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
-        _, view = runs.create(uow, body.model_dump())
+        _, view = runs.create(uow, body.model_dump(), with_token=bool(ctx.settings.admin_token))
         return view
 
 
-@router.get("/{run}", response_model=schemas.RunOut)
+@router.get("/{run}", response_model=schemas.RunOut, dependencies=RUN)
 def get_run(run: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return runs.get(uow, run)
 
 
-@router.post("/{run}/outcomes", response_model=schemas.OutcomesAccepted)
+@router.post("/{run}/outcomes", response_model=schemas.OutcomesAccepted, dependencies=RUN)
 def post_outcomes(
     run: str,
     body: schemas.OutcomesPost,
@@ -52,13 +57,15 @@ def post_outcomes(
     return result
 
 
-@router.get("/{run}/problems/{problem_id:path}", response_model=schemas.ProblemStatsOut)
+@router.get(
+    "/{run}/problems/{problem_id:path}", response_model=schemas.ProblemStatsOut, dependencies=RUN
+)
 def get_problem_stats(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return curriculum.problem_stats(uow, runs.require(uow, run), problem_id)
 
 
-@router.post("/{run}/weights", response_model=schemas.WeightsPage)
+@router.post("/{run}/weights", response_model=schemas.WeightsPage, dependencies=RUN)
 def get_weights(
     run: str,
     body: Annotated[schemas.WeightsQuery | None, Body()] = None,
@@ -73,7 +80,7 @@ def get_weights(
         )
 
 
-@router.post("/{run}/batches", response_model=schemas.Batch)
+@router.post("/{run}/batches", response_model=schemas.Batch, dependencies=RUN)
 def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
     check_batch_size(ctx.settings, body.size)
     with ctx.transaction() as uow:
@@ -85,7 +92,7 @@ def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(g
     return result
 
 
-@router.get("/{run}/rollout-queue", response_model=schemas.RolloutQueue)
+@router.get("/{run}/rollout-queue", response_model=schemas.RolloutQueue, dependencies=RUN)
 def rollout_queue(
     run: str,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
@@ -98,7 +105,7 @@ def rollout_queue(
         )
 
 
-@router.get("/{run}/difficulty", response_model=schemas.Difficulty)
+@router.get("/{run}/difficulty", response_model=schemas.Difficulty, dependencies=RUN)
 def difficulty(
     run: str,
     bins: Annotated[int, Query(ge=1, le=1000)] = 10,

@@ -102,9 +102,7 @@ class OutcomeIn(Request):
     @model_validator(mode="after")
     def _successes_within_attempts(self) -> OutcomeIn:
         if self.successes > self.attempts:
-            raise ValueError(
-                f"successes ({self.successes}) must be <= attempts ({self.attempts})"
-            )
+            raise ValueError(f"successes ({self.successes}) must be <= attempts ({self.attempts})")
         return self
 
 

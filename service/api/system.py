@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from service.api import schemas
 from service.api.deps import get_ctx
+from service.api.security import require_admin
 from service.context import AppContext
 
 router = APIRouter(tags=["system"])
@@ -17,6 +18,6 @@ def healthz():
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(require_admin)])
 def metrics(ctx: AppContext = Depends(get_ctx)):
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

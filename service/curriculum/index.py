@@ -25,6 +25,7 @@ from service.curriculum.sumtree import SumTree
 BLOCK_SHIFT = 6  # seen counts are kept per block of 2**6 = 64 slots
 BLOCK = 1 << BLOCK_SHIFT
 MAX_ROUNDS = 8  # with-replacement rounds before falling back to an exact method
+_UPPER_TRIANGLE = np.triu(np.ones((BLOCK, BLOCK)))  # x @ it = running sums along each row
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _first_appearances(seq: np.ndarray) -> np.ndarray:
     Applied to an i.i.d. weighted sequence this IS successive sampling without replacement.
     """
     _, first = np.unique(seq, return_index=True)
-    return np.unique(seq)
+    return seq[np.sort(first)]
 
 
 class SamplingIndex:
@@ -261,7 +262,7 @@ class SamplingIndex:
         try:
             for _ in range(MAX_ROUNDS):
                 need = take - got
-                new = _first_appearances(self._tree.draw(need + need // 4 + 8, rng))[:need]
+                new = _first_appearances(self._tree.draw(need + need // 8 + 8, rng))[:need]
                 parts.append(new)
                 got += len(new)
                 if got >= take:
@@ -310,13 +311,15 @@ class SamplingIndex:
         """size i.i.d. slots uniform among seen ones: pick a block ∝ its seen count, then the
         r-th seen slot inside it, with r the descent's remainder (uniform in [0, count))."""
         blocks, rem = self._seen.descend(rng.random(size) * self._seen.total())
-        counts = self._seen.leaves[blocks]
-        rank = np.minimum(np.floor(rem), counts - 1)
-        candidates = (blocks << BLOCK_SHIFT)[:, None] + np.arange(BLOCK)
-        inside = candidates < self.n_problems
-        seen = inside & (self._attempts[np.where(inside, candidates, 0)] > 0)
-        pos = np.argmax(np.cumsum(seen, axis=1) > rank[:, None], axis=1)
-        return (blocks << BLOCK_SHIFT) + pos
+        rank = np.minimum(np.floor(rem), self._seen.leaves[blocks] - 1)
+        starts = blocks << BLOCK_SHIFT
+        candidates = starts[:, None] + np.arange(BLOCK)
+        # mode="clip" reads slot N-1 for the padding past the end; mask those out.
+        seen = (self._attempts.take(candidates, mode="clip") > 0) & (candidates < self.n_problems)
+        # Running count of seen slots in each block row (a matmul beats cumsum over axis 1);
+        # the answer is the first position where it exceeds the rank.
+        running = seen.astype(np.float64) @ _UPPER_TRIANGLE
+        return starts + np.count_nonzero(running <= rank[:, None], axis=1)
 
     def _seen_slots(self) -> np.ndarray:
         """All seen slots, found through non-empty blocks (no O(N) scan when few are seen)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-TOP_LEVELS = 10  # levels resolved by one searchsorted in descend(); 2**10 prefix sums
+TOP_LEVELS = 12  # levels resolved by one searchsorted in descend(); 2**12 cached prefix sums
 
 
 def _next_pow2(n: int) -> int:
@@ -22,6 +22,7 @@ class SumTree:
         self.capacity = _next_pow2(max(1, capacity))
         self.depth = self.capacity.bit_length() - 1
         self.tree = np.zeros(2 * self.capacity, dtype=np.float64)
+        self._top_prefix: np.ndarray | None = None  # cache for descend(); reset on writes
 
     @classmethod
     def from_leaves(cls, values: np.ndarray, capacity: int | None = None) -> SumTree:
@@ -38,6 +39,7 @@ class SumTree:
             children = self.tree[lo : 2 * lo]
             self.tree[lo // 2 : lo] = children[0::2] + children[1::2]
             lo //= 2
+        self._top_prefix = None
 
     @property
     def leaves(self) -> np.ndarray:
@@ -76,6 +78,7 @@ class SumTree:
             slots, values = slots[order], values[order]
             last = np.append(slots[1:] != slots[:-1], True)
             slots, values = slots[last], values[last]
+        self._top_prefix = None
         nodes = slots + self.capacity
         self.tree[nodes] = values
         while nodes[0] > 1:
@@ -91,17 +94,19 @@ class SumTree:
         Returns (slots, remainders): remainder is u minus the mass left of the leaf, in
         [0, leaf value]. O(B log N) numpy work with a handful of numpy calls per level.
         The top TOP_LEVELS levels are resolved at once by a searchsorted over the prefix sums
-        of that level (at most 2**TOP_LEVELS nodes): one call instead of ~5 per level.
+        of that level (at most 2**TOP_LEVELS nodes, cached until the next write): one call
+        instead of ~5 per level.
         Targets beyond the total are clamped to the last positive leaf.
         """
         u = np.array(targets, dtype=np.float64)
         top = min(TOP_LEVELS, self.depth)
-        level = self.tree[1 << top : 2 << top]
-        prefix = np.concatenate(([0.0], np.cumsum(level)))
+        if self._top_prefix is None:
+            self._top_prefix = np.concatenate(([0.0], np.cumsum(self.tree[1 << top : 2 << top])))
+        prefix = self._top_prefix
         # Last node whose prefix <= u: equal prefixes (zero-weight nodes) resolve to the
         # positive node after them.
         node = np.searchsorted(prefix, u, side="right") - 1
-        np.clip(node, 0, len(level) - 1, out=node)
+        np.clip(node, 0, (1 << top) - 1, out=node)
         u -= prefix[node]
         node += 1 << top
         for _ in range(self.depth - top):

@@ -96,7 +96,9 @@ class IndexRegistry:
     def _sync(self, session: Session, entry: RunIndex) -> None:
         with entry.lock:
             version, _ = run_store.current_state(session, entry.run_id)
-            new_ids = dataset_store.problem_ids_after(session, entry.dataset_id, entry.max_problem_id)
+            new_ids = dataset_store.problem_ids_after(
+                session, entry.dataset_id, entry.max_problem_id
+            )
             if len(new_ids):
                 entry.index.add_problems(new_ids)
                 entry.max_problem_id = int(new_ids[-1])

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from service.auth import digest, new_run_token
 from service.db import UnitOfWork
 from service.errors import Conflict, NotFound
 from service.models import Run
@@ -29,7 +30,10 @@ def run_view(run: Run, dataset_name: str) -> dict[str, Any]:
     }
 
 
-def create(uow: UnitOfWork, spec: dict[str, Any]) -> tuple[Run, dict[str, Any]]:
+def create(
+    uow: UnitOfWork, spec: dict[str, Any], *, with_token: bool = False
+) -> tuple[Run, dict[str, Any]]:
+    """Create a run; with auth on, its token is returned here once and stored hashed."""
     dataset = dataset_store.get_by_name(uow.session, spec["dataset"])
     if dataset is None:
         raise NotFound(f"dataset {spec['dataset']!r} not found")
@@ -48,11 +52,16 @@ def create(uow: UnitOfWork, spec: dict[str, Any]) -> tuple[Run, dict[str, Any]]:
         version=0,
         max_step=None,
     )
+    token = new_run_token() if with_token else None
+    if token is not None:
+        run.token_hash = digest(token)
     try:
         store.create(uow.session, run)
     except IntegrityError as exc:
         raise Conflict(f"run {spec['name']!r} already exists") from exc
-    return run, run_view(run, dataset.name)
+    view = run_view(run, dataset.name)
+    view["token"] = token
+    return run, view
 
 
 def require(uow: UnitOfWork, name: str) -> Run:

@@ -23,7 +23,10 @@ def fetch_columns(session: Session, stmt: Executable, dtypes: Sequence[type]) ->
     if not rows:
         return [np.empty(0, dtype=dtype) for dtype in dtypes]
     columns = zip(*rows, strict=True)
-    return [np.fromiter(col, dtype=dtype, count=len(rows)) for col, dtype in zip(columns, dtypes, strict=True)]
+    return [
+        np.fromiter(col, dtype=dtype, count=len(rows))
+        for col, dtype in zip(columns, dtypes, strict=True)
+    ]
 
 
 def chunks(items: Sequence, size: int):

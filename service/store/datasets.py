@@ -34,9 +34,7 @@ def get_by_id(session: Session, dataset_id: int) -> Dataset | None:
 
 def list_with_counts(session: Session) -> list[tuple[Dataset, int]]:
     counts = (
-        select(Problem.dataset_id, func.count().label("n"))
-        .group_by(Problem.dataset_id)
-        .subquery()
+        select(Problem.dataset_id, func.count().label("n")).group_by(Problem.dataset_id).subquery()
     )
     stmt = (
         select(Dataset, func.coalesce(counts.c.n, 0))
@@ -48,12 +46,16 @@ def list_with_counts(session: Session) -> list[tuple[Dataset, int]]:
 
 def problem_count(session: Session, dataset_id: int) -> int:
     return int(
-        session.scalar(select(func.count()).select_from(Problem).where(Problem.dataset_id == dataset_id))
+        session.scalar(
+            select(func.count()).select_from(Problem).where(Problem.dataset_id == dataset_id)
+        )
         or 0
     )
 
 
-def existing_external_ids(session: Session, dataset_id: int, external_ids: Sequence[str]) -> set[str]:
+def existing_external_ids(
+    session: Session, dataset_id: int, external_ids: Sequence[str]
+) -> set[str]:
     found: set[str] = set()
     for part in chunks(list(external_ids), CHUNK):
         found.update(
@@ -98,7 +100,9 @@ def get_problem(session: Session, dataset_id: int, external_id: str) -> Problem 
     )
 
 
-def ids_for_external(session: Session, dataset_id: int, external_ids: Sequence[str]) -> dict[str, int]:
+def ids_for_external(
+    session: Session, dataset_id: int, external_ids: Sequence[str]
+) -> dict[str, int]:
     mapping: dict[str, int] = {}
     for part in chunks(list(external_ids), CHUNK):
         stmt = select(Problem.external_id, Problem.id).where(

@@ -134,7 +134,9 @@ def stats_page(
     return list(session.execute(stmt))
 
 
-def stats_for_problems(session: Session, run_id: int, problem_ids: Sequence[int]) -> dict[int, tuple]:
+def stats_for_problems(
+    session: Session, run_id: int, problem_ids: Sequence[int]
+) -> dict[int, tuple]:
     """problem_id -> (total_attempts, total_successes, attempts, successes, last_step)."""
     out: dict[int, tuple] = {}
     for part in chunks(list(problem_ids), CHUNK):

@@ -6,7 +6,9 @@ from __future__ import annotations
 def make_dataset(client, name: str = "math", n: int = 10, prefix: str = "p") -> list[str]:
     assert client.post("/v1/datasets", json={"name": name}).status_code == 201
     ids = [f"{prefix}{i}" for i in range(n)]
-    problems = [{"id": pid, "prompt": f"prompt {pid}", "answer": str(i)} for i, pid in enumerate(ids)]
+    problems = [
+        {"id": pid, "prompt": f"prompt {pid}", "answer": str(i)} for i, pid in enumerate(ids)
+    ]
     response = client.post(f"/v1/datasets/{name}/problems", json={"problems": problems})
     assert response.status_code == 200, response.text
     return ids

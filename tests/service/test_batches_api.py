@@ -41,7 +41,10 @@ def test_proportional_batch_only_draws_positive_weights(client, seeded):
 def test_same_seed_same_batch_and_other_seeds_differ(client, seeded):
     first = draw(client, size=2, seed=123).json()
     assert draw(client, size=2, seed=123).json() == first
-    orders = {tuple(i["problem_id"] for i in draw(client, size=2, seed=s).json()["items"]) for s in range(20)}
+    orders = {
+        tuple(i["problem_id"] for i in draw(client, size=2, seed=s).json()["items"])
+        for s in range(20)
+    }
     assert len(orders) > 1
 
 
@@ -77,8 +80,14 @@ def test_no_outcomes_yet_is_409_saying_why(client):
 def test_all_mastered_or_intractable_is_409_saying_why(client):
     make_dataset(client, n=2)
     make_run(client)
-    post_outcomes(client, "run1", [{"problem_id": "p0", "attempts": 4, "successes": 4},
-                                   {"problem_id": "p1", "attempts": 4, "successes": 0}])
+    post_outcomes(
+        client,
+        "run1",
+        [
+            {"problem_id": "p0", "attempts": 4, "successes": 4},
+            {"problem_id": "p1", "attempts": 4, "successes": 0},
+        ],
+    )
     response = draw(client, size=4)
     assert response.status_code == 409
     assert "mastered" in response.json()["detail"] and "intractable" in response.json()["detail"]
@@ -106,8 +115,14 @@ def test_problems_added_later_join_the_index(client, seeded):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"size": 0}, "size"), ({"size": 4097}, "size"), ({"size": "3"}, "size"),
-     ({"size": 2, "mode": "greedy"}, "mode"), ({"size": 2, "seed": 1.5}, "seed"), ({}, "size")],
+    [
+        ({"size": 0}, "size"),
+        ({"size": 4097}, "size"),
+        ({"size": "3"}, "size"),
+        ({"size": 2, "mode": "greedy"}, "mode"),
+        ({"size": 2, "seed": 1.5}, "seed"),
+        ({}, "size"),
+    ],
 )
 def test_bad_batch_requests_are_422(client, seeded, body, field):
     response = draw(client, **body)

@@ -80,7 +80,7 @@ def test_weights_paginate_over_all_problems(client, run_with_spread):
 def test_metrics_count_requests_outcomes_and_batches(client, run_with_spread):
     client.post("/v1/runs/run1/batches", json={"size": 2, "seed": 1})
     text = client.get("/metrics").text
-    assert 'paced_outcomes_ingested_total 5.0' in text
+    assert "paced_outcomes_ingested_total 5.0" in text
     assert 'paced_batches_served_total{mode="proportional"} 1.0' in text
     assert 'route="/v1/runs/{run}/batches"' in text
     assert "paced_http_request_duration_seconds_bucket" in text

@@ -59,7 +59,9 @@ def test_repeated_id_in_one_request_keeps_the_last(client):
 
 def test_problem_ids_with_slashes_round_trip(client):
     make_dataset(client, n=0)
-    client.post("/v1/datasets/math/problems", json={"problems": [{"id": "aime/2024/3", "prompt": "x"}]})
+    client.post(
+        "/v1/datasets/math/problems", json={"problems": [{"id": "aime/2024/3", "prompt": "x"}]}
+    )
     assert client.get("/v1/datasets/math/problems/aime/2024/3").json()["id"] == "aime/2024/3"
 
 

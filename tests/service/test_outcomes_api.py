@@ -120,7 +120,9 @@ def test_idempotent_replay_returns_first_response_and_changes_nothing(client, id
 
 def test_same_key_with_different_body_is_409_and_changes_nothing(client, ids):
     post_outcomes(client, "run1", [{"problem_id": ids[0], "attempts": 8, "successes": 3}], key="k")
-    response = post_outcomes(client, "run1", [{"problem_id": ids[0], "attempts": 8, "successes": 4}], key="k")
+    response = post_outcomes(
+        client, "run1", [{"problem_id": ids[0], "attempts": 8, "successes": 4}], key="k"
+    )
     assert response.status_code == 409
     assert "Idempotency-Key" in response.json()["detail"]
     assert stats(client, "run1", ids[0])["successes"] == 3
@@ -139,7 +141,9 @@ def test_half_life_discounts_older_counts(client):
     make_run(client, name="decay", estimator={"half_life_steps": 10})
     sequence = [(8, 8, 0), (8, 0, 10), (4, 2, 5)]  # out of order on purpose
     for n, k, step in sequence:
-        post_outcomes(client, "decay", [{"problem_id": "p0", "attempts": n, "successes": k, "step": step}])
+        post_outcomes(
+            client, "decay", [{"problem_id": "p0", "attempts": n, "successes": k, "step": step}]
+        )
     a, s, last = 0.0, 0.0, -1
     for n, k, step in sequence:
         a, s, last = merge_outcome(a, s, last, n, k, step, 10.0)

@@ -24,8 +24,12 @@ def test_create_run_with_defaults(client):
 def test_run_step_is_the_largest_step_seen(client):
     ids = make_dataset(client)
     make_run(client)
-    post_outcomes(client, "run1", [{"problem_id": ids[0], "attempts": 2, "successes": 1, "step": 7}])
-    post_outcomes(client, "run1", [{"problem_id": ids[1], "attempts": 2, "successes": 1, "step": 3}])
+    post_outcomes(
+        client, "run1", [{"problem_id": ids[0], "attempts": 2, "successes": 1, "step": 7}]
+    )
+    post_outcomes(
+        client, "run1", [{"problem_id": ids[1], "attempts": 2, "successes": 1, "step": 3}]
+    )
     assert client.get("/v1/runs/run1").json()["step"] == 7
 
 
@@ -34,7 +38,12 @@ def test_create_run_custom_settings_are_stored(client):
     run = make_run(
         client,
         kernel={"alpha": 2.0, "beta": 0.5},
-        estimator={"kind": "posterior", "prior_alpha": 0.5, "prior_beta": 2, "half_life_steps": 100},
+        estimator={
+            "kind": "posterior",
+            "prior_alpha": 0.5,
+            "prior_beta": 2,
+            "half_life_steps": 100,
+        },
     )
     assert run["kernel"] == {"alpha": 2.0, "beta": 0.5}
     assert run["estimator"]["kind"] == "posterior"
@@ -60,9 +69,18 @@ def test_duplicate_run_is_409(client):
         ('{"name":"r","dataset":"math","kernel":{"beta":-1}}', ["body", "kernel", "beta"]),
         ('{"name":"r","dataset":"math","kernel":{"alpha":Infinity}}', ["body", "kernel", "alpha"]),
         ('{"name":"r","dataset":"math","kernel":{"alpha":0}}', ["body", "kernel", "alpha"]),
-        ('{"name":"r","dataset":"math","estimator":{"prior_alpha":0}}', ["body", "estimator", "prior_alpha"]),
-        ('{"name":"r","dataset":"math","estimator":{"kind":"bayes"}}', ["body", "estimator", "kind"]),
-        ('{"name":"r","dataset":"math","estimator":{"half_life_steps":-5}}', ["body", "estimator", "half_life_steps"]),
+        (
+            '{"name":"r","dataset":"math","estimator":{"prior_alpha":0}}',
+            ["body", "estimator", "prior_alpha"],
+        ),
+        (
+            '{"name":"r","dataset":"math","estimator":{"kind":"bayes"}}',
+            ["body", "estimator", "kind"],
+        ),
+        (
+            '{"name":"r","dataset":"math","estimator":{"half_life_steps":-5}}',
+            ["body", "estimator", "half_life_steps"],
+        ),
         ('{"name":"r","dataset":"math","kernel":{"alpha":"1"}}', ["body", "kernel", "alpha"]),
         ('{"name":"R!","dataset":"math"}', ["body", "name"]),
     ],
@@ -77,7 +95,13 @@ def test_bad_run_settings_are_422_naming_the_field(client, body, loc):
 def test_unknown_run_is_404_everywhere(client):
     make_dataset(client)
     assert client.get("/v1/runs/nope").status_code == 404
-    assert client.post("/v1/runs/nope/outcomes", json={"outcomes": [{"problem_id": "p0", "attempts": 1, "successes": 0}]}).status_code == 404
+    assert (
+        client.post(
+            "/v1/runs/nope/outcomes",
+            json={"outcomes": [{"problem_id": "p0", "attempts": 1, "successes": 0}]},
+        ).status_code
+        == 404
+    )
     assert client.get("/v1/runs/nope/problems/p0").status_code == 404
     assert client.post("/v1/runs/nope/weights", json={}).status_code == 404
     assert client.post("/v1/runs/nope/batches", json={"size": 1}).status_code == 404

@@ -1,0 +1,10 @@
+# The service image (no torch: the trainer runs elsewhere).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY service ./service
+COPY trainer_client ./trainer_client
+COPY migrations ./migrations
+RUN pip install --no-cache-dir -e ".[postgres]"
+EXPOSE 8000
+CMD ["paced", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,80 @@
+"""Authorization dependencies. With no admin token configured the service is open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import select
+
+from service.api.deps import get_ctx
+from service.auth import digest, same_secret
+from service.context import AppContext
+from service.models import Run
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    admin: bool
+    run_id: int | None = None
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer ...)",
+            CHALLENGE,
+        )
+    return token.strip()
+
+
+def principal(request: Request, ctx: AppContext = Depends(get_ctx)) -> Principal:
+    admin_token = ctx.settings.admin_token
+    if not admin_token:
+        return Principal(admin=True)
+    token = _bearer(request)
+    if same_secret(digest(token), digest(admin_token)):
+        return Principal(admin=True)
+    run_id = _run_for_token(ctx, digest(token))
+    if run_id is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", CHALLENGE)
+    return Principal(admin=False, run_id=run_id)
+
+
+def _run_for_token(ctx: AppContext, token_digest: str) -> int | None:
+    cache = ctx.token_cache
+    if token_digest in cache:
+        return cache[token_digest]
+    with ctx.session_factory() as session:
+        run_id = session.scalar(select(Run.id).where(Run.token_hash == token_digest))
+    if run_id is not None:
+        cache[token_digest] = run_id
+    return run_id
+
+
+def require_admin(who: Principal = Depends(principal)) -> Principal:
+    if not who.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint needs the admin token")
+    return who
+
+
+def require_run_access(request: Request, who: Principal = Depends(principal)) -> Principal:
+    """Admin, or the token of the run named in the path."""
+    if who.admin:
+        return who
+    ctx: AppContext = request.app.state.ctx
+    name = request.path_params.get("run")
+    run_id = ctx.run_ids_by_name.get(name)
+    if run_id is None:
+        with ctx.session_factory() as session:
+            run_id = session.scalar(select(Run.id).where(Run.name == name))
+        if run_id is not None:
+            ctx.run_ids_by_name[name] = run_id
+    if run_id != who.run_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token belongs to another run")
+    return who
