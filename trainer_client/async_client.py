@@ -1,0 +1,182 @@
+"""AsyncPacedClient: the asyncio/trio twin of PacedClient (same methods, awaited).
+
+    async with AsyncPacedClient("http://127.0.0.1:8000") as paced:
+        batch = await paced.batch("run-1", size=64, seed=step)
+
+The request building, retry policy and idempotency keys live in `_transport` and are shared
+with PacedClient; this module only drives them with non-blocking I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+import httpx
+from anyio import sleep as _sleep
+
+from . import _transport as core
+from . import models
+
+T = TypeVar("T")
+
+
+class AsyncPacedClient:
+    """Typed async client; one coroutine per endpoint, as PacedClient.
+
+    Pass `transport=` (e.g. httpx.MockTransport) or a ready `http_client=` for advanced use;
+    a client passed in is not closed by close(). `backoff` sets the exponential backoff;
+    `max_retries` counts retries after the first attempt.
+    """
+
+    def __init__(
+        self,
+        base_url: str = core.DEFAULT_BASE_URL,
+        *,
+        token: str | None = None,
+        timeout: httpx.Timeout | float | None = core.DEFAULT_TIMEOUT,
+        max_retries: int = core.DEFAULT_MAX_RETRIES,
+        backoff: core.Backoff | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        chunk_size: int = core.MAX_ITEMS_PER_REQUEST,
+    ) -> None:
+        core.check_options(max_retries, chunk_size)
+        self.base_url = core.normalize_base_url(base_url)
+        self._token = token
+        self._max_retries = max_retries
+        self._backoff = backoff or core.Backoff()
+        self._chunk_size = chunk_size
+        self._rng = random.Random()
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=timeout, transport=transport, headers={"User-Agent": core.USER_AGENT}
+        )
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncPacedClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ---- the one place that does I/O ---------------------------------------------------------
+
+    async def _request(self, call: core.Call[T]) -> T:
+        request = core.build_request(self._http, self.base_url, self._token, call)
+        flow = core.retry_flow(request, call.retry, self._max_retries, self._backoff, self._rng)
+        delay = next(flow)
+        while True:
+            if delay > 0:
+                await _sleep(delay)
+            outcome: core.Outcome
+            try:
+                outcome = await self._http.send(request)
+            except httpx.TransportError as exc:
+                outcome = exc
+            try:
+                delay = flow.send(outcome)
+            except StopIteration as done:
+                return core.parse_response(call, done.value)
+
+    # ---- service -----------------------------------------------------------------------------
+
+    async def health(self) -> models.Health:
+        return await self._request(core.api_health())
+
+    # ---- datasets ----------------------------------------------------------------------------
+
+    async def list_datasets(self) -> list[models.Dataset]:
+        return await self._request(core.api_list_datasets())
+
+    async def create_dataset(self, name: str, description: str | None = None) -> models.Dataset:
+        return await self._request(core.api_create_dataset(name, description))
+
+    async def get_dataset(self, name: str) -> models.Dataset:
+        return await self._request(core.api_get_dataset(name))
+
+    async def upsert_problems(
+        self, dataset: str, problems: Iterable[models.Problem | Mapping[str, Any]]
+    ) -> models.UpsertResult:
+        """Upsert by id; lists over the request limit go in several requests (each atomic)."""
+        calls = core.api_upsert_problems(dataset, problems, self._chunk_size)
+        return core.sum_upserts([await self._request(call) for call in calls])
+
+    async def get_problem(self, dataset: str, problem_id: str) -> models.Problem:
+        return await self._request(core.api_get_problem(dataset, problem_id))
+
+    # ---- runs --------------------------------------------------------------------------------
+
+    async def list_runs(self) -> list[models.Run]:
+        return await self._request(core.api_list_runs())
+
+    async def create_run(
+        self,
+        name: str,
+        dataset: str,
+        kernel: models.Kernel | Mapping[str, Any] | None = None,
+        estimator: models.Estimator | Mapping[str, Any] | None = None,
+    ) -> models.Run:
+        return await self._request(core.api_create_run(name, dataset, kernel, estimator))
+
+    async def get_run(self, name: str) -> models.Run:
+        return await self._request(core.api_get_run(name))
+
+    async def post_outcomes(
+        self,
+        run: str,
+        outcomes: Iterable[models.Outcome | Mapping[str, Any]],
+        idempotency_key: str | None = None,
+    ) -> models.OutcomesAccepted:
+        """Report graded rollouts. Retries never double-count (see _transport.api_post_outcomes)."""
+        calls = core.api_post_outcomes(run, outcomes, idempotency_key, self._chunk_size)
+        return core.sum_accepted([await self._request(call) for call in calls])
+
+    async def get_problem_stats(self, run: str, problem_id: str) -> models.ProblemStats:
+        return await self._request(core.api_get_problem_stats(run, problem_id))
+
+    async def weights(
+        self,
+        run: str,
+        problem_ids: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> models.WeightsPage:
+        return await self._request(core.api_weights(run, problem_ids, cursor, limit))
+
+    async def iter_weights(
+        self, run: str, limit: int | None = None
+    ) -> AsyncIterator[models.WeightItem]:
+        """Every problem's weight, following next_cursor page by page (`async for`)."""
+        cursor: str | None = None
+        while True:
+            page = await self.weights(run, cursor=cursor, limit=limit)
+            for item in page.items:
+                yield item
+            if page.next_cursor in (None, "") or not page.items:
+                return
+            cursor = page.next_cursor
+
+    async def batch(
+        self,
+        run: str,
+        size: int,
+        seed: int | None = None,
+        mode: Literal["proportional", "uniform"] = "proportional",
+    ) -> models.Batch:
+        return await self._request(core.api_batch(run, size, seed, mode))
+
+    async def rollout_queue(self, run: str, limit: int | None = None) -> models.RolloutQueue:
+        return await self._request(core.api_rollout_queue(run, limit))
+
+    async def difficulty(self, run: str, bins: int = 10) -> models.Difficulty:
+        return await self._request(core.api_difficulty(run, bins))
+
+    async def history(self, run: str) -> models.History:
+        return await self._request(core.api_history(run))

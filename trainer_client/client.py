@@ -1,0 +1,180 @@
+"""PacedClient: the synchronous typed client of the PACED service (REST API v1).
+
+    with PacedClient("http://127.0.0.1:8000") as paced:
+        batch = paced.batch("run-1", size=64, seed=step)
+        paced.post_outcomes("run-1", [{"problem_id": "p1", "attempts": 8, "successes": 3}])
+
+The request building, retry policy and idempotency keys live in `_transport` and are shared
+with AsyncPacedClient; this module only drives them with blocking I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from time import sleep as _sleep
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from . import _transport as core
+from . import models
+
+T = TypeVar("T")
+
+
+class PacedClient:
+    """Typed client; one method per endpoint. Thread-safe (httpx.Client is).
+
+    Pass `transport=` (e.g. httpx.MockTransport) or a ready `http_client=` for advanced use;
+    a client passed in is not closed by close(). `backoff` sets the exponential backoff;
+    `max_retries` counts retries after the first attempt.
+    """
+
+    def __init__(
+        self,
+        base_url: str = core.DEFAULT_BASE_URL,
+        *,
+        token: str | None = None,
+        timeout: httpx.Timeout | float | None = core.DEFAULT_TIMEOUT,
+        max_retries: int = core.DEFAULT_MAX_RETRIES,
+        backoff: core.Backoff | None = None,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        chunk_size: int = core.MAX_ITEMS_PER_REQUEST,
+    ) -> None:
+        core.check_options(max_retries, chunk_size)
+        self.base_url = core.normalize_base_url(base_url)
+        self._token = token
+        self._max_retries = max_retries
+        self._backoff = backoff or core.Backoff()
+        self._chunk_size = chunk_size
+        self._rng = random.Random()
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=timeout, transport=transport, headers={"User-Agent": core.USER_AGENT}
+        )
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> PacedClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- the one place that does I/O ---------------------------------------------------------
+
+    def _request(self, call: core.Call[T]) -> T:
+        request = core.build_request(self._http, self.base_url, self._token, call)
+        flow = core.retry_flow(request, call.retry, self._max_retries, self._backoff, self._rng)
+        delay = next(flow)
+        while True:
+            if delay > 0:
+                _sleep(delay)
+            outcome: core.Outcome
+            try:
+                outcome = self._http.send(request)
+            except httpx.TransportError as exc:
+                outcome = exc
+            try:
+                delay = flow.send(outcome)
+            except StopIteration as done:
+                return core.parse_response(call, done.value)
+
+    # ---- service -----------------------------------------------------------------------------
+
+    def health(self) -> models.Health:
+        return self._request(core.api_health())
+
+    # ---- datasets ----------------------------------------------------------------------------
+
+    def list_datasets(self) -> list[models.Dataset]:
+        return self._request(core.api_list_datasets())
+
+    def create_dataset(self, name: str, description: str | None = None) -> models.Dataset:
+        return self._request(core.api_create_dataset(name, description))
+
+    def get_dataset(self, name: str) -> models.Dataset:
+        return self._request(core.api_get_dataset(name))
+
+    def upsert_problems(
+        self, dataset: str, problems: Iterable[models.Problem | Mapping[str, Any]]
+    ) -> models.UpsertResult:
+        """Upsert by id; lists over the request limit go in several requests (each atomic)."""
+        calls = core.api_upsert_problems(dataset, problems, self._chunk_size)
+        return core.sum_upserts(self._request(call) for call in calls)
+
+    def get_problem(self, dataset: str, problem_id: str) -> models.Problem:
+        return self._request(core.api_get_problem(dataset, problem_id))
+
+    # ---- runs --------------------------------------------------------------------------------
+
+    def list_runs(self) -> list[models.Run]:
+        return self._request(core.api_list_runs())
+
+    def create_run(
+        self,
+        name: str,
+        dataset: str,
+        kernel: models.Kernel | Mapping[str, Any] | None = None,
+        estimator: models.Estimator | Mapping[str, Any] | None = None,
+    ) -> models.Run:
+        return self._request(core.api_create_run(name, dataset, kernel, estimator))
+
+    def get_run(self, name: str) -> models.Run:
+        return self._request(core.api_get_run(name))
+
+    def post_outcomes(
+        self,
+        run: str,
+        outcomes: Iterable[models.Outcome | Mapping[str, Any]],
+        idempotency_key: str | None = None,
+    ) -> models.OutcomesAccepted:
+        """Report graded rollouts. Retries never double-count (see _transport.api_post_outcomes)."""
+        calls = core.api_post_outcomes(run, outcomes, idempotency_key, self._chunk_size)
+        return core.sum_accepted(self._request(call) for call in calls)
+
+    def get_problem_stats(self, run: str, problem_id: str) -> models.ProblemStats:
+        return self._request(core.api_get_problem_stats(run, problem_id))
+
+    def weights(
+        self,
+        run: str,
+        problem_ids: Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> models.WeightsPage:
+        return self._request(core.api_weights(run, problem_ids, cursor, limit))
+
+    def iter_weights(self, run: str, limit: int | None = None) -> Iterator[models.WeightItem]:
+        """Every problem's weight, following next_cursor page by page."""
+        cursor: str | None = None
+        while True:
+            page = self.weights(run, cursor=cursor, limit=limit)
+            yield from page.items
+            if page.next_cursor in (None, "") or not page.items:
+                return
+            cursor = page.next_cursor
+
+    def batch(
+        self,
+        run: str,
+        size: int,
+        seed: int | None = None,
+        mode: Literal["proportional", "uniform"] = "proportional",
+    ) -> models.Batch:
+        return self._request(core.api_batch(run, size, seed, mode))
+
+    def rollout_queue(self, run: str, limit: int | None = None) -> models.RolloutQueue:
+        return self._request(core.api_rollout_queue(run, limit))
+
+    def difficulty(self, run: str, bins: int = 10) -> models.Difficulty:
+        return self._request(core.api_difficulty(run, bins))
+
+    def history(self, run: str) -> models.History:
+        return self._request(core.api_history(run))

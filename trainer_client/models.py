@@ -1,0 +1,185 @@
+"""Typed request and response bodies of the PACED REST API (v1).
+
+Every model accepts extra fields, so a newer service that adds fields does not break an older
+client. Response enums (zone, reason) are plain strings for the same reason; request enums are
+Literals so a typo fails before anything is sent.
+
+Counts (`attempts`, `successes`) are `int | float`: the service reports raw integer totals
+today; a float (half-life-discounted count) would be kept as sent rather than rejected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---- service ---------------------------------------------------------------------------------
+
+
+class Health(_Model):
+    status: str
+
+
+# ---- datasets and problems -------------------------------------------------------------------
+
+
+class Dataset(_Model):
+    name: str
+    description: str | None = None
+    problem_count: int = 0
+    created_at: datetime | None = None
+
+
+class Problem(_Model):
+    """A problem as uploaded (and as returned by get_problem)."""
+
+    id: str
+    prompt: str
+    answer: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class UpsertResult(_Model):
+    inserted: int
+    updated: int
+
+
+# ---- runs -------------------------------------------------------------------------------------
+
+
+class Kernel(_Model):
+    """w(p) = p^alpha (1-p)^beta; the paper's default is alpha = beta = 1."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    alpha: float = Field(1.0, gt=0)
+    beta: float = Field(1.0, gt=0)
+
+
+class Estimator(_Model):
+    """How p is estimated from counts: the empirical k/n, or a Beta posterior mean weight."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    kind: Literal["empirical", "posterior"] = "empirical"
+    prior_alpha: float = Field(1.0, gt=0)
+    prior_beta: float = Field(1.0, gt=0)
+    half_life_steps: float | None = Field(None, gt=0)
+
+
+class Run(_Model):
+    name: str
+    dataset: str
+    kernel: Kernel = Field(default_factory=Kernel)
+    estimator: Estimator = Field(default_factory=Estimator)
+    step: int | None = None
+    created_at: datetime | None = None
+    # Returned once, by create_run, when the server has an admin token configured.
+    token: str | None = None
+
+
+# ---- outcomes and per-problem state ------------------------------------------------------------
+
+
+class Outcome(_Model):
+    """K rollouts of one problem graded by the verifier: `successes` of `attempts` passed."""
+
+    problem_id: str
+    attempts: int = Field(ge=1)
+    successes: int = Field(ge=0)
+    step: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _successes_within_attempts(self) -> Outcome:
+        if self.successes > self.attempts:
+            raise ValueError(f"successes ({self.successes}) > attempts ({self.attempts})")
+        return self
+
+
+class OutcomesAccepted(_Model):
+    accepted: int
+
+
+class ProblemStats(_Model):
+    problem_id: str
+    attempts: int | float
+    successes: int | float
+    pass_rate: float | None = None
+    weight: float
+    zone: str
+    last_step: int | None = None
+
+
+class WeightItem(_Model):
+    problem_id: str
+    attempts: int | float
+    successes: int | float
+    pass_rate: float | None = None
+    weight: float
+
+
+class WeightsPage(_Model):
+    items: list[WeightItem]
+    next_cursor: str | None = None
+
+
+# ---- batches, rollout queue, difficulty --------------------------------------------------------
+
+
+class BatchItem(_Model):
+    problem_id: str
+    prompt: str
+    answer: str | None = None
+    pass_rate: float | None = None
+    weight: float
+    # Multiply this problem's distillation loss by loss_weight (1 in proportional mode).
+    loss_weight: float
+
+
+class Batch(_Model):
+    items: list[BatchItem]
+    available: int
+
+
+class RolloutItem(_Model):
+    problem_id: str
+    prompt: str
+    answer: str | None = None
+    reason: str  # "unseen" | "stale" | "uncertain"
+
+
+class RolloutQueue(_Model):
+    items: list[RolloutItem]
+
+
+class Zones(_Model):
+    unseen: int
+    intractable: int
+    frontier: int
+    mastered: int
+
+
+class Histogram(_Model):
+    edges: list[float]
+    counts: list[int]
+
+
+class Difficulty(_Model):
+    problems: int
+    zones: Zones
+    histogram: Histogram
+    mean_weight: float | None = None
+    effective_problems: float
+
+
+class History(_Model):
+    """Shape not fixed by the v1 contract yet: the raw items are kept as dicts."""
+
+    items: list[dict[str, Any]] = Field(default_factory=list)
