@@ -25,7 +25,7 @@ from service.curriculum.sumtree import SumTree
 BLOCK_SHIFT = 6  # seen counts are kept per block of 2**6 = 64 slots
 BLOCK = 1 << BLOCK_SHIFT
 MAX_ROUNDS = 8  # with-replacement rounds before falling back to an exact method
-_UPPER_TRIANGLE = np.triu(np.ones((BLOCK, BLOCK)))  # x @ it = running sums along each row
+UNIFORM_EXACT_SHARE = 8  # uniform mode permutes outright when take > n_seen / 8
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def _last_wins(slots: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...
     """Drop duplicate slots keeping each one's last row (absolute values: newest wins)."""
     order = np.argsort(slots, kind="stable")
     slots = slots[order]
-    keep = np.append(slots[1:] != slots[:-1], True)
+    keep = np.append(slots[1:] != slots[:-1], len(slots) > 0)[: len(slots)]
     return (slots[keep], *(np.asarray(c)[order][keep] for c in columns))
 
 
@@ -293,7 +293,9 @@ class SamplingIndex:
         if self.estimator.is_posterior:
             # Every problem is eligible; Generator.choice without p is O(take), not O(N).
             return rng.choice(self.n_problems, size=take, replace=False).astype(np.int64)
-        if 2 * take > self.n_seen:
+        if UNIFORM_EXACT_SHARE * take > self.n_seen:
+            # A large share would need many rounds of rejected repeats; permuting the seen
+            # slots costs O(n_seen) = O(take) here.
             return rng.permutation(self._seen_slots())[:take]
         # First appearances of one growing i.i.d. uniform sequence: a uniform ordered sample.
         sequence = np.empty(0, dtype=np.int64)
@@ -311,14 +313,16 @@ class SamplingIndex:
         """size i.i.d. slots uniform among seen ones: pick a block ∝ its seen count, then the
         r-th seen slot inside it, with r the descent's remainder (uniform in [0, count))."""
         blocks, rem = self._seen.descend(rng.random(size) * self._seen.total())
-        rank = np.minimum(np.floor(rem), self._seen.leaves[blocks] - 1)
+        rank = np.minimum(rem, self._seen.leaves[blocks] - 1).astype(np.int32)  # floor
         starts = blocks << BLOCK_SHIFT
         candidates = starts[:, None] + np.arange(BLOCK)
         # mode="clip" reads slot N-1 for the padding past the end; mask those out.
         seen = (self._attempts.take(candidates, mode="clip") > 0) & (candidates < self.n_problems)
-        # Running count of seen slots in each block row (a matmul beats cumsum over axis 1);
-        # the answer is the first position where it exceeds the rank.
-        running = seen.astype(np.float64) @ _UPPER_TRIANGLE
+        # Running count of seen slots along each row: one flat cumsum (much faster than
+        # cumsum over axis 1), minus what the previous rows contributed. The answer is the
+        # first position where the count exceeds the rank.
+        flat = np.cumsum(seen.ravel(), dtype=np.int32).reshape(seen.shape)
+        running = flat - (flat[:, :1] - seen[:, :1])
         return starts + np.count_nonzero(running <= rank[:, None], axis=1)
 
     def _seen_slots(self) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""SamplingIndex state: incremental updates equal a bulk build, growth, lookups, summaries."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex
+
+EMPIRICAL = Estimator(KernelConfig(), EstimatorConfig())
+POSTERIOR = Estimator(KernelConfig(2.0, 1.0), EstimatorConfig(kind="posterior"))
+
+row = st.tuples(
+    st.integers(0, 199),  # which problem (index into the id list)
+    st.integers(0, 8),  # attempts (0 = reset to unseen)
+    st.integers(0, 8),  # successes (clipped to attempts)
+    st.integers(-1, 50),  # last_step
+)
+
+
+def assert_same_state(a: SamplingIndex, b: SamplingIndex) -> None:
+    for name in ("_ids", "_attempts", "_successes", "_last_step"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a._tree.tree, b._tree.tree)
+    np.testing.assert_array_equal(a._seen.tree, b._seen.tree)
+    assert (a.n_problems, a.n_seen, a.n_positive) == (b.n_problems, b.n_seen, b.n_positive)
+    assert a.n_positive == np.count_nonzero(a._tree.leaves > 0)
+    assert a.n_seen == np.count_nonzero(a._attempts > 0)
+    assert a.total_weight == b.total_weight
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 200),
+    batches=st.lists(st.lists(row, min_size=1, max_size=30), min_size=1, max_size=5),
+    posterior=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_incremental_set_stats_equals_full_build(n, batches, posterior, seed):
+    est = POSTERIOR if posterior else EMPIRICAL
+    ids = np.arange(n, dtype=np.int64) * 5 + 11
+    live = SamplingIndex(ids, est)
+    final: dict[int, tuple[int, int, int]] = {}
+    for batch in batches:
+        rows = [(int(ids[i % n]), a, min(k, a), t) for i, a, k, t in batch]
+        live.set_stats(*(np.array(col) for col in zip(*rows, strict=True)))
+        for pid, a, k, t in rows:
+            final[pid] = (a, k, t)
+    stat_ids = np.array(list(final))
+    cols = np.array(list(final.values())).T
+    built = SamplingIndex.build(ids, est, stat_ids, cols[0], cols[1], cols[2])
+    assert_same_state(live, built)
+    for mode in ("proportional", "uniform"):
+        a = live.sample(7, np.random.default_rng(seed), mode)
+        b = built.sample(7, np.random.default_rng(seed), mode)
+        np.testing.assert_array_equal(a.problem_ids, b.problem_ids)
+        np.testing.assert_array_equal(a.loss_weights, b.loss_weights)
+
+
+def test_add_problems_grows_and_matches_a_build():
+    ids = np.arange(1, 70, dtype=np.int64)  # capacity 128 for the weight tree
+    index = SamplingIndex(ids, EMPIRICAL)
+    index.set_stats(np.array([1, 69]), np.array([8.0, 8.0]), np.array([4.0, 2.0]), [3, 4])
+    new_ids = np.arange(70, 400, dtype=np.int64)
+    index.add_problems(np.concatenate([new_ids, [1, 69]]))  # known ids are ignored
+    assert index.n_problems == 399
+    index.set_stats(np.array([399]), np.array([8.0]), np.array([1.0]), [5])
+    all_ids = np.arange(1, 400)
+    built = SamplingIndex.build(
+        all_ids, EMPIRICAL, np.array([1, 69, 399]), [8.0, 8.0, 8.0], [4.0, 2.0, 1.0], [3, 4, 5]
+    )
+    assert_same_state(index, built)
+    with pytest.raises(ValueError):
+        index.add_problems(np.array([0]))  # would not keep slots in id order
+
+
+def test_add_problems_gives_posterior_prior_weight():
+    index = SamplingIndex(np.array([1, 2]), POSTERIOR)
+    prior = POSTERIOR.unseen_weight()
+    index.add_problems(np.array([5, 9]))
+    assert index.n_positive == 4
+    assert index.total_weight == pytest.approx(4 * prior)
+    assert index.sample(10, np.random.default_rng(0)).available == 4
+
+
+def test_slots_and_stats_lookup():
+    index = SamplingIndex(np.array([30, 10, 20]), EMPIRICAL)  # unsorted input gets sorted
+    np.testing.assert_array_equal(index.slots_of(np.array([10, 20, 30, 15, 99])), [0, 1, 2, -1, -1])
+    index.set_stats(np.array([20]), np.array([4.0]), np.array([1.0]), np.array([7]))
+    stats = index.stats_of(np.array([20, 10]))
+    np.testing.assert_array_equal(stats["attempts"], [4.0, 0.0])
+    np.testing.assert_array_equal(stats["last_step"], [7, -1])
+    np.testing.assert_allclose(stats["pass_rate"], [0.25, np.nan])
+    np.testing.assert_allclose(stats["weight"], [0.1875, 0.0])
+    np.testing.assert_array_equal(stats["zone"], [2, 0])
+    with pytest.raises(KeyError):
+        index.stats_of(np.array([11]))
+    with pytest.raises(KeyError):
+        index.set_stats(np.array([11]), np.array([1.0]), np.array([1.0]), np.array([0]))
+
+
+def test_memory_stays_under_64_bytes_per_problem():
+    for n in (1000, 1025, 65_537):  # just past powers of two: worst case for the trees
+        index = SamplingIndex(np.arange(n), EMPIRICAL)
+        assert index.nbytes / n <= 64, (n, index.nbytes / n)
+
+
+def test_difficulty_report():
+    index = SamplingIndex(np.arange(10), EMPIRICAL)
+    index.set_stats(
+        np.array([0, 1, 2, 3, 4]),
+        np.array([8.0, 8.0, 8.0, 8.0, 8.0]),
+        np.array([0.0, 2.0, 4.0, 4.0, 8.0]),
+        np.zeros(5, dtype=np.int64),
+    )
+    report = index.difficulty(bins=4)
+    assert report["problems"] == 10
+    assert report["zones"] == {"unseen": 5, "intractable": 1, "frontier": 3, "mastered": 1}
+    assert report["histogram"]["edges"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert report["histogram"]["counts"] == [1, 1, 2, 1]
+    weights = np.array([0.1875, 0.25, 0.25])
+    assert report["mean_weight"] == pytest.approx(weights.sum() / 5)  # over the 5 seen
+    q = weights / weights.sum()
+    assert report["effective_problems"] == pytest.approx(np.exp(-(q * np.log(q)).sum()))
+    empty = SamplingIndex(np.arange(3), EMPIRICAL).difficulty(2)
+    assert empty["mean_weight"] == 0.0 and empty["effective_problems"] == 0.0
+
+
+def test_rollout_queue_orders_unseen_then_stale_then_uncertain():
+    index = SamplingIndex(np.arange(100, 110), EMPIRICAL)
+    seen = np.array([100, 102, 104, 105, 106, 107, 108, 109])
+    att = np.array([8.0, 8.0, 8.0, 2.0, 64.0, 8.0, 8.0, 8.0])
+    succ = np.array([4.0, 0.0, 8.0, 1.0, 32.0, 4.0, 8.0, 1.0])
+    step = np.array([1, 9, 2, 10, 10, 10, 10, 10])
+    index.set_stats(seen, att, succ, step)
+    queue = index.rollout_queue(limit=7, current_step=10, stale_after=5)
+    assert queue[:2] == [(101, "unseen"), (103, "unseen")]
+    assert queue[2:4] == [(100, "stale"), (104, "stale")]  # last_step 1, then 2
+    # Uncertain: posterior variance under Beta(1,1): 2 attempts (105) is the most uncertain,
+    # 64 attempts (106) the least; 107 (4/8) beats 108 (8/8) and 109 (1/8).
+    assert queue[4:] == [(105, "uncertain"), (107, "uncertain"), (109, "uncertain")]
+    assert len(index.rollout_queue(limit=3, current_step=10, stale_after=5)) == 3
+    assert index.rollout_queue(limit=0, current_step=10, stale_after=5) == []

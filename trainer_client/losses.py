@@ -1,0 +1,300 @@
+"""Pass-rate-weighted token-level distillation losses (forward KL, reverse KL, AKL).
+
+Every loss is a weighted token mean
+
+    loss = sum_b w_b sum_t m_bt D_bt / sum_b w_b sum_t m_bt
+
+where ``w_b`` is problem b's PACED weight (or 1), ``m_bt`` the response-token mask and
+``D_bt`` a divergence between the teacher's and the student's next-token distributions.
+A batch whose weighted token count is 0 returns a zero that is still connected to the
+student logits, so ``loss.backward()`` works unconditionally and never produces NaN.
+
+Memory: only tokens with a non-zero weight are evaluated, in chunks of ``chunk_size``
+flattened tokens; with grad enabled each chunk runs under ``torch.utils.checkpoint`` so the
+V-sized softmax intermediates of one chunk are alive at a time (recomputed in backward).
+
+Conventions (as in TRL's GKD trainer): logits are divided by ``temperature`` before the
+softmax and the loss is not rescaled by temperature**2. Tokens where a distribution has
+exactly zero probability contribute 0 * log 0 = 0, so -inf logits (masked vocab entries) are
+fine as long as the *other* distribution does not put mass there (then the divergence is
+mathematically infinite). Teacher logits are treated as constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+LossKind = Literal["fkl", "rkl", "akl"]
+TokenDivergence = Callable[[Tensor, Tensor], Tensor]
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-token divergences on [N, V] log-probabilities -> [N]
+# ---------------------------------------------------------------------------------------------
+
+
+def _kl(log_p: Tensor, log_q: Tensor) -> Tensor:
+    """KL(p || q) per row with 0 * log 0 = 0.
+
+    The difference is zeroed *before* multiplying by p so that neither the forward value nor
+    the backward pass sees (-inf) * 0 where p has no mass.
+    """
+    p = log_p.exp()
+    diff = torch.where(p > 0, log_p - log_q, torch.zeros_like(log_p))
+    return (p * diff).sum(dim=-1)
+
+
+def _forward_kl_tokens(log_s: Tensor, log_t: Tensor) -> Tensor:
+    return _kl(log_t, log_s)
+
+
+def _reverse_kl_tokens(log_s: Tensor, log_t: Tensor) -> Tensor:
+    return _kl(log_s, log_t)
+
+
+def akl_mix_weights(log_s: Tensor, log_t: Tensor, mu: float) -> tuple[Tensor, Tensor]:
+    """AKL (Wu et al. 2024) mixing weights (w_fkl, w_rkl) per row, detached.
+
+    The head is the smallest set of top teacher tokens whose teacher mass reaches ``mu``
+    (a token is in the head iff the teacher mass strictly above it in the sort is < mu);
+    the head gap weights forward KL, the tail gap weights reverse KL. The original code
+    uses "cumulative mass <= mu, plus the top token", which differs only at the boundary.
+    mu <= 0 gives an empty head (pure reverse KL); mu > 1 puts every token in the head
+    (pure forward KL).
+    """
+    with torch.no_grad():
+        p_t, order = log_t.exp().sort(dim=-1, descending=True)
+        p_s = log_s.exp().gather(-1, order)
+        mass_before = torch.cumsum(p_t, dim=-1) - p_t
+        in_head = mass_before < mu
+        gap = (p_t - p_s).abs()
+        g_head = torch.where(in_head, gap, torch.zeros_like(gap)).sum(dim=-1)
+        g_tail = torch.where(in_head, torch.zeros_like(gap), gap).sum(dim=-1)
+        total = g_head + g_tail
+        # Identical distributions: both divergences are 0, any convex mix works; avoid 0/0.
+        safe = torch.where(total > 0, total, torch.ones_like(total))
+        w_fkl = torch.where(total > 0, g_head / safe, torch.full_like(total, 0.5))
+        return w_fkl, 1.0 - w_fkl
+
+
+def _adaptive_kl_tokens(mu: float) -> TokenDivergence:
+    def divergence(log_s: Tensor, log_t: Tensor) -> Tensor:
+        w_fkl, w_rkl = akl_mix_weights(log_s, log_t, mu)
+        return w_fkl * _kl(log_t, log_s) + w_rkl * _kl(log_s, log_t)
+
+    return divergence
+
+
+# ---------------------------------------------------------------------------------------------
+# Weighted token mean, chunked
+# ---------------------------------------------------------------------------------------------
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    # bf16/fp16 logits are upcast so the softmax and the sums are accurate; fp64 stays fp64.
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _chunk_weighted_sum(
+    divergence: TokenDivergence,
+    temperature: float,
+    student_flat: Tensor,
+    teacher_flat: Tensor,
+    rows: Tensor,
+    row_weights: Tensor,
+) -> Tensor:
+    # Rows are gathered inside the (checkpointed) function so autograd keeps only views of
+    # the caller's logits and the index, not a copy of the selected rows.
+    dtype = row_weights.dtype
+    s = student_flat.index_select(0, rows).to(dtype) / temperature
+    t = teacher_flat.index_select(0, rows).to(dtype) / temperature
+    log_s = torch.log_softmax(s, dim=-1)
+    log_t = torch.log_softmax(t, dim=-1)
+    return (divergence(log_s, log_t) * row_weights).sum()
+
+
+def _connected_zero(student_logits: Tensor, dtype: torch.dtype) -> Tensor:
+    # where() routes a zero gradient to every logit, even -inf/NaN ones (0 * logit would not).
+    picked = torch.where(
+        torch.zeros((), dtype=torch.bool, device=student_logits.device),
+        student_logits,
+        torch.zeros((), dtype=student_logits.dtype, device=student_logits.device),
+    )
+    return picked.sum().to(dtype)
+
+
+def _validate(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, weights: Tensor):
+    if student_logits.dim() != 3:
+        raise ValueError(f"student_logits must be [B, T, V], got {tuple(student_logits.shape)}")
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(
+            f"teacher logits {tuple(teacher_logits.shape)} != student logits "
+            f"{tuple(student_logits.shape)}; slice both to a common vocabulary first"
+        )
+    if mask.shape != student_logits.shape[:2]:
+        raise ValueError(f"mask must be [B, T], got {tuple(mask.shape)}")
+    if weights.shape != student_logits.shape[:1]:
+        raise ValueError(f"loss_weights must be [B], got {tuple(weights.shape)}")
+
+
+def weighted_token_mean(
+    divergence: TokenDivergence,
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    mask: Tensor,
+    loss_weights: Tensor,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int = 1024,
+) -> Tensor:
+    """sum_b w_b sum_t m_bt D_bt / sum_b w_b sum_t m_bt for a per-token ``divergence``."""
+    _validate(student_logits, teacher_logits, mask, loss_weights)
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    dtype = _compute_dtype(student_logits.dtype)
+    device = student_logits.device
+    weights = loss_weights.detach().to(device=device, dtype=dtype)
+    if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
+        raise ValueError("loss_weights must be finite and >= 0")
+
+    vocab = student_logits.shape[-1]
+    token_weights = (mask.to(device=device, dtype=dtype) * weights[:, None]).reshape(-1)
+    rows = torch.nonzero(token_weights, as_tuple=True)[0]
+    denominator = token_weights.sum()
+    if rows.numel() == 0 or float(denominator) <= 0:
+        return _connected_zero(student_logits, dtype)
+
+    student_flat = student_logits.reshape(-1, vocab)
+    teacher_flat = teacher_logits.detach().reshape(-1, vocab)
+    use_checkpoint = torch.is_grad_enabled() and student_logits.requires_grad
+    total = torch.zeros((), dtype=dtype, device=device)
+    for start in range(0, rows.numel(), chunk_size):
+        chunk_rows = rows[start : start + chunk_size]
+        args = (student_flat, teacher_flat, chunk_rows, token_weights[chunk_rows])
+        if use_checkpoint:
+            part = checkpoint(
+                _chunk_weighted_sum, divergence, temperature, *args, use_reentrant=False
+            )
+        else:
+            part = _chunk_weighted_sum(divergence, temperature, *args)
+        total = total + part
+    return total / denominator
+
+
+def forward_kl(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    mask: Tensor,
+    loss_weights: Tensor,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int = 1024,
+) -> Tensor:
+    """KL(teacher || student) per token, weighted token mean (use on teacher responses)."""
+    return weighted_token_mean(
+        _forward_kl_tokens,
+        student_logits,
+        teacher_logits,
+        mask,
+        loss_weights,
+        temperature=temperature,
+        chunk_size=chunk_size,
+    )
+
+
+def reverse_kl(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    mask: Tensor,
+    loss_weights: Tensor,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int = 1024,
+) -> Tensor:
+    """KL(student || teacher) per token, weighted token mean (use on student samples)."""
+    return weighted_token_mean(
+        _reverse_kl_tokens,
+        student_logits,
+        teacher_logits,
+        mask,
+        loss_weights,
+        temperature=temperature,
+        chunk_size=chunk_size,
+    )
+
+
+def adaptive_kl(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    mask: Tensor,
+    loss_weights: Tensor,
+    *,
+    mu: float = 0.5,
+    temperature: float = 1.0,
+    chunk_size: int = 1024,
+) -> Tensor:
+    """AKL: per token, w_fkl * FKL + w_rkl * RKL with detached head/tail-gap weights."""
+    return weighted_token_mean(
+        _adaptive_kl_tokens(mu),
+        student_logits,
+        teacher_logits,
+        mask,
+        loss_weights,
+        temperature=temperature,
+        chunk_size=chunk_size,
+    )
+
+
+def distillation_loss(
+    kind: LossKind,
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    mask: Tensor,
+    loss_weights: Tensor,
+    *,
+    mu: float = 0.5,
+    temperature: float = 1.0,
+    chunk_size: int = 1024,
+) -> Tensor:
+    """Dispatch on ``kind``: "fkl" forward KL, "rkl" reverse KL, "akl" adaptive KL."""
+    common = {"temperature": temperature, "chunk_size": chunk_size}
+    if kind == "fkl":
+        return forward_kl(student_logits, teacher_logits, mask, loss_weights, **common)
+    if kind == "rkl":
+        return reverse_kl(student_logits, teacher_logits, mask, loss_weights, **common)
+    if kind == "akl":
+        return adaptive_kl(student_logits, teacher_logits, mask, loss_weights, mu=mu, **common)
+    raise ValueError(f"unknown distillation loss kind {kind!r}; expected 'fkl', 'rkl' or 'akl'")
+
+
+@dataclass(frozen=True)
+class TwoStageSchedule:
+    """Forward KL for the first ``switch_step`` steps (default half of total), then reverse KL.
+
+    The paper's strongest setting: forward KL on teacher responses first, then reverse KL on
+    the student's own samples.
+    """
+
+    total_steps: int
+    switch_step: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.total_steps < 0:
+            raise ValueError("total_steps must be >= 0")
+        if self.switch_step is not None and self.switch_step < 0:
+            raise ValueError("switch_step must be >= 0")
+
+    @property
+    def effective_switch_step(self) -> int:
+        return self.total_steps // 2 if self.switch_step is None else self.switch_step
+
+    def kind_at(self, step: int) -> Literal["fkl", "rkl"]:
+        return "fkl" if step < self.effective_switch_step else "rkl"
