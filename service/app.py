@@ -7,11 +7,11 @@ import logging
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import datasets, errors, runs, system
+from service.api import dashboard, datasets, errors, history, runs, system
 from service.api.body_limit import BodyLimitMiddleware
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
-from service.domain.index_registry import IndexRegistry
+from service.domain.history import HistoryRecordingRegistry
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
 
@@ -37,7 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         engine=engine,
         session_factory=session_factory,
-        registry=IndexRegistry(session_factory, settings.sync_interval_s),
+        registry=HistoryRecordingRegistry(
+            session_factory,
+            settings.sync_interval_s,
+            max_points=settings.history_max_points,
+            min_interval_s=settings.history_min_interval_s,
+        ),
         metrics=metrics,
     )
     app = FastAPI(
@@ -52,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(datasets.router)
     app.include_router(runs.router)
+    app.include_router(history.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

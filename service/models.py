@@ -142,3 +142,25 @@ class IdempotencyKey(Base):
     body_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunHistory(Base):
+    """Per-run difficulty snapshots over training steps, one row per step.
+
+    Bounded per run (settings.history_max_points): older points are thinned as new ones come.
+    """
+
+    __tablename__ = "run_history"
+    __table_args__ = (UniqueConstraint("run_id", "step"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(BigInteger)
+    unseen: Mapped[int] = mapped_column(BigInteger)
+    intractable: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[int] = mapped_column(BigInteger)
+    mastered: Mapped[int] = mapped_column(BigInteger)
+    mean_pass_rate: Mapped[float | None] = mapped_column(Double)
+    mean_weight: Mapped[float] = mapped_column(Double)
+    effective_problems: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # How often a replica pulls rows written by other processes into its in-memory index.
     sync_interval_s: float = Field(default=0.5, ge=0)
     history_max_points: int = Field(default=512, ge=8)
+    # A run's step snapshot is refreshed at most this often while its step stays the same.
+    history_min_interval_s: float = Field(default=5.0, ge=0)
     log_level: str = "info"
 
     @field_validator("admin_token")

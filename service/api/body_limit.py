@@ -31,18 +31,27 @@ class BodyLimitMiddleware:
                     return
         seen = 0
         started = False
+        overflowed = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    overflowed = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if overflowed:
+                # FastAPI turns any failure while reading a body into its own 400 (a chunked
+                # upload has no Content-Length to refuse up front): answer our 413 instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._reject(send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

@@ -103,17 +103,12 @@ def ingest(
     )
     stats_store.append_outcomes(
         session,
-        [
-            {
-                "run_id": run.id,
-                "problem_id": int(pid),
-                "attempts": int(n),
-                "successes": int(k),
-                "step": o.get("step"),
-                "version": version,
-            }
-            for pid, n, k, o in zip(problem_ids, attempts, successes, outcomes, strict=True)
-        ],
+        run.id,
+        version,
+        problem_ids,
+        attempts,
+        successes,
+        [o.get("step") for o in outcomes],
     )
     aggregated = aggregate(
         problem_ids,

@@ -71,27 +71,28 @@ def existing_external_ids(
 def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update problems by (dataset, external id). ``rows`` must have unique ids."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    for part in chunks(list(rows), CHUNK):
-        values = [
-            {
-                "dataset_id": dataset_id,
-                "external_id": row["id"],
-                "prompt": row["prompt"],
-                "answer": row.get("answer"),
-                "metadata": row.get("metadata"),
-            }
-            for row in part
-        ]
-        stmt = insert(Problem.__table__).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["dataset_id", "external_id"],
-            set_={
-                "prompt": stmt.excluded.prompt,
-                "answer": stmt.excluded.answer,
-                "metadata": stmt.excluded["metadata"],
-            },
-        )
-        session.execute(stmt)
+    values = [
+        {
+            "dataset_id": dataset_id,
+            "external_id": row["id"],
+            "prompt": row["prompt"],
+            "answer": row.get("answer"),
+            "metadata": row.get("metadata"),
+        }
+        for row in rows
+    ]
+    # executemany of one cached statement; a multi-row VALUES would be recompiled each call.
+    stmt = insert(Problem.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["dataset_id", "external_id"],
+        set_={
+            "prompt": stmt.excluded.prompt,
+            "answer": stmt.excluded.answer,
+            "metadata": stmt.excluded["metadata"],
+        },
+    )
+    if values:
+        session.execute(stmt, values)
 
 
 def get_problem(session: Session, dataset_id: int, external_id: str) -> Problem | None:

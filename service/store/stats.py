@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, case, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from service.models import IdempotencyKey, Outcome, Problem, ProblemStats
@@ -16,10 +15,70 @@ from service.store.bulk import chunks, fetch_columns
 CHUNK = 2000
 
 
-def append_outcomes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Append to the outcome log (executemany; one round trip per chunk)."""
-    for part in chunks(list(rows), 5000):
-        session.execute(insert(Outcome), list(part))
+def _executemany(session: Session, sql: str, rows: list[tuple]) -> None:
+    """Hand a list of tuples straight to the driver's executemany.
+
+    Ingest is the hot write path: SQLAlchemy's per-row parameter processing costs more than
+    the database work for 10,000-row requests. ``sql`` uses ``?`` markers; psycopg wants
+    ``%s``. Both dialects share the INSERT ... ON CONFLICT syntax used here.
+    """
+    if not rows:
+        return
+    if session.bind.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    session.connection().exec_driver_sql(sql, rows)
+
+
+def append_outcomes(
+    session: Session,
+    run_id: int,
+    version: int,
+    problem_ids: np.ndarray,
+    attempts: np.ndarray,
+    successes: np.ndarray,
+    steps: Sequence[int | None],
+) -> None:
+    """Append to the outcome log (``steps`` keeps None where the client sent no step)."""
+    rows = list(
+        zip(
+            [run_id] * len(problem_ids),
+            problem_ids.tolist(),
+            attempts.tolist(),
+            successes.tolist(),
+            steps,
+            [version] * len(problem_ids),
+            strict=True,
+        )
+    )
+    _executemany(
+        session,
+        "INSERT INTO outcomes (run_id, problem_id, attempts, successes, step, version) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+# Effective counts merge with the stored ones: with a half-life, the side with the older
+# step is discounted by 2^(-Δ/h) inside the UPDATE, so concurrent writers never
+# read-modify-write. `excluded` is the row that failed to insert.
+_DECAY_MERGE = """CASE WHEN excluded.last_step >= problem_stats.last_step
+    THEN problem_stats.{col} * power(2.0, (problem_stats.last_step - excluded.last_step) / {h})
+         + excluded.{col}
+    ELSE problem_stats.{col}
+         + excluded.{col} * power(2.0, (excluded.last_step - problem_stats.last_step) / {h})
+    END"""
+_PLAIN_MERGE = "problem_stats.{col} + excluded.{col}"
+_UPSERT_STATS = """INSERT INTO problem_stats
+    (run_id, problem_id, attempts, successes, total_attempts, total_successes, last_step, version)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, problem_id) DO UPDATE SET
+    attempts = {attempts},
+    successes = {successes},
+    total_attempts = problem_stats.total_attempts + excluded.total_attempts,
+    total_successes = problem_stats.total_successes + excluded.total_successes,
+    last_step = CASE WHEN excluded.last_step > problem_stats.last_step
+        THEN excluded.last_step ELSE problem_stats.last_step END,
+    version = excluded.version"""
 
 
 def upsert_stats(
@@ -32,60 +91,30 @@ def upsert_stats(
     """Merge pre-aggregated per-problem deltas into problem_stats with SQL increments.
 
     ``aggregated`` holds one entry per distinct problem (PostgreSQL rejects an upsert that
-    touches a row twice): problem_id, attempts/successes (effective at last_step), raw totals
-    and last_step. With a half-life, the side with the older step is discounted by
-    2^(-Δ/h) inside the UPDATE, so concurrent writers never read-modify-write.
+    touches a row twice): problem_id, attempts/successes (effective at last_step), raw
+    totals and last_step.
     """
-    dialect = session.bind.dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = ProblemStats.__table__
+    if half_life_steps is None:
+        merge = {col: _PLAIN_MERGE.format(col=col) for col in ("attempts", "successes")}
+    else:
+        # A float literal formatted by us (validated finite > 0), not user text.
+        h = repr(float(half_life_steps))
+        merge = {col: _DECAY_MERGE.format(col=col, h=h) for col in ("attempts", "successes")}
     n = len(aggregated["problem_id"])
-    values = [
-        {
-            "run_id": run_id,
-            "problem_id": int(aggregated["problem_id"][i]),
-            "attempts": float(aggregated["attempts"][i]),
-            "successes": float(aggregated["successes"][i]),
-            "total_attempts": int(aggregated["total_attempts"][i]),
-            "total_successes": int(aggregated["total_successes"][i]),
-            "last_step": int(aggregated["last_step"][i]),
-            "version": version,
-        }
-        for i in range(n)
-    ]
-    for part in chunks(values, CHUNK):
-        stmt = insert_fn(table).values(list(part))
-        ex = stmt.excluded
-        if half_life_steps is None:
-            attempts = table.c.attempts + ex.attempts
-            successes = table.c.successes + ex.successes
-        else:
-            h = literal(float(half_life_steps))
-            newer = ex.last_step >= table.c.last_step
-            old_factor = func.power(2.0, (table.c.last_step - ex.last_step) / h)
-            new_factor = func.power(2.0, (ex.last_step - table.c.last_step) / h)
-            attempts = case(
-                (newer, table.c.attempts * old_factor + ex.attempts),
-                else_=table.c.attempts + ex.attempts * new_factor,
-            )
-            successes = case(
-                (newer, table.c.successes * old_factor + ex.successes),
-                else_=table.c.successes + ex.successes * new_factor,
-            )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "problem_id"],
-            set_={
-                "attempts": attempts,
-                "successes": successes,
-                "total_attempts": table.c.total_attempts + ex.total_attempts,
-                "total_successes": table.c.total_successes + ex.total_successes,
-                "last_step": case(
-                    (ex.last_step > table.c.last_step, ex.last_step), else_=table.c.last_step
-                ),
-                "version": ex.version,
-            },
+    rows = list(
+        zip(
+            [run_id] * n,
+            aggregated["problem_id"].tolist(),
+            aggregated["attempts"].tolist(),
+            aggregated["successes"].tolist(),
+            aggregated["total_attempts"].tolist(),
+            aggregated["total_successes"].tolist(),
+            aggregated["last_step"].tolist(),
+            [version] * n,
+            strict=True,
         )
-        session.execute(stmt)
+    )
+    _executemany(session, _UPSERT_STATS.format(**merge), rows)
 
 
 STAT_COLUMNS = (
@@ -178,5 +207,3 @@ def insert_idempotency(
         )
     )
 
-
-__all__ = ["bindparam"]

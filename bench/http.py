@@ -1,0 +1,161 @@
+"""HTTP load: a real uvicorn server over a run of N problems, clients mixing batch draws
+(size 512) and outcome posts. Prints one JSON object per configuration.
+
+Configurations: one client (sequential batch draws) and `--clients` concurrent clients
+(default 32) at a 9:1 mix of batches to outcome posts, for each number of server workers.
+Run: python bench/http.py [--problems 1000000] [--workers 1,2] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/x.py`: drop bench/ from the path (bench/http.py would shadow the
+# standard library's http package) and put the repository root there instead.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
+sys.path.insert(0, str(_ROOT))
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import httpx
+import numpy as np
+
+from bench._seed import seed_run  # noqa: E402
+from bench._server import serve  # noqa: E402
+from service import migrate  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(np.array(values) * 1000, q)), 2) if values else float("nan")
+
+
+async def client_loop(
+    base: str, deadline: float, seed: int, n: int, lat: dict, post_every: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        i = 0
+        while time.perf_counter() < deadline:
+            i += 1
+            if post_every and i % post_every == 0:
+                ids = rng.integers(0, n, 64)
+                body = {
+                    "outcomes": [
+                        {"problem_id": f"p{j}", "attempts": 8, "successes": int(rng.integers(0, 9))}
+                        for j in ids
+                    ]
+                }
+                t0 = time.perf_counter()
+                r = await http.post(
+                    "/v1/runs/run/outcomes", json=body, headers={"Idempotency-Key": f"c{seed}-{i}"}
+                )
+                lat["outcomes"].append(time.perf_counter() - t0)
+            else:
+                t0 = time.perf_counter()
+                r = await http.post(
+                    "/v1/runs/run/batches", json={"size": 512, "seed": int(rng.integers(1 << 31))}
+                )
+                lat["batches"].append(time.perf_counter() - t0)
+            if r.status_code >= 400:
+                lat["errors"].append(r.status_code)
+
+
+async def load(base: str, clients: int, seconds: float, n: int, post_every: int) -> dict:
+    lat: dict[str, list] = {"batches": [], "outcomes": [], "errors": []}
+    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(client_loop(base, deadline, s, n, lat, post_every) for s in range(clients))
+    )
+    elapsed = time.perf_counter() - start
+    return {
+        "batch_requests_per_s": round(len(lat["batches"]) / elapsed, 1),
+        "outcome_requests_per_s": round(len(lat["outcomes"]) / elapsed, 1),
+        "batches_p50_ms": pct(lat["batches"], 50),
+        "batches_p99_ms": pct(lat["batches"], 99),
+        "outcomes_p50_ms": pct(lat["outcomes"], 50),
+        "outcomes_p99_ms": pct(lat["outcomes"], 99),
+        "errors": len(lat["errors"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--problems", type=int, default=1_000_000)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+    machine = f"{platform.machine()} cores={os.cpu_count()}"
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{tmp}/bench.db"
+        migrate.upgrade(db_url)
+        t0 = time.perf_counter()
+        seed_run(db_url, args.problems)
+        seed_s = time.perf_counter() - t0
+        for workers in [int(w) for w in args.workers.split(",")]:
+            with serve(
+                db_url, Path(tmp), workers=workers, extra_env={"PACED_SYNC_INTERVAL_S": "0.5"}
+            ) as base:
+                t0 = time.perf_counter()
+                with httpx.Client(base_url=base, timeout=120) as http:
+                    # Cold start: the first batch builds the index from the database.
+                    for _ in range(workers * 4):
+                        http.post(
+                            "/v1/runs/run/batches", json={"size": 512, "seed": 0}
+                        ).raise_for_status()
+                    first_batch_s = time.perf_counter() - t0
+                    single = []
+                    for i in range(300):
+                        t1 = time.perf_counter()
+                        http.post(
+                            "/v1/runs/run/batches", json={"size": 512, "seed": i}
+                        ).raise_for_status()
+                        single.append(time.perf_counter() - t1)
+                one = {
+                    "bench": "http",
+                    "config": "one-client",
+                    "problems": args.problems,
+                    "workers": workers,
+                    "batch_size": 512,
+                    "requests": len(single),
+                    "p50_ms": pct(single, 50),
+                    "p99_ms": pct(single, 99),
+                    "median_ms": round(statistics.median(single) * 1000, 2),
+                    "cold_start_first_batches_s": round(first_batch_s, 2),
+                    "seed_db_s": round(seed_s, 1),
+                    "machine": machine,
+                }
+                print(json.dumps(one), flush=True)
+                result = asyncio.run(
+                    load(base, args.clients, args.seconds, args.problems, post_every=10)
+                )
+                print(
+                    json.dumps(
+                        {
+                            "bench": "http",
+                            "config": f"{args.clients}-clients-mixed",
+                            "problems": args.problems,
+                            "workers": workers,
+                            "batch_size": 512,
+                            "outcomes_per_post": 64,
+                            "seconds": args.seconds,
+                            **result,
+                            "machine": machine,
+                        }
+                    ),
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

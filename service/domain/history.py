@@ -1,0 +1,231 @@
+"""Run history (difficulty snapshots over training steps) and the dashboard's run overview.
+
+Snapshots are taken after this process commits outcomes, from the run's in-memory index:
+one O(N) numpy pass (a few ms at N=1e6), done only when the run's step has moved or
+``min_interval_s`` has passed since the last snapshot of the run — never per request at
+O(N) cost. Each run keeps at most ``max_points`` rows: when it overflows, every other row
+of the older half is dropped, so recent steps stay dense and old ones get coarser.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.curriculum.estimators import ZONE_FRONTIER, ZONE_MASTERED, zones
+from service.curriculum.index import SamplingIndex
+from service.db import UnitOfWork
+from service.domain import runs as run_service
+from service.domain.index_registry import IndexRegistry
+from service.models import Run, utcnow
+from service.store import datasets as dataset_store
+from service.store import history as store
+from service.store import runs as run_store
+
+log = logging.getLogger("paced.history")
+
+
+# ---- reading the index ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexArrays:
+    ids: np.ndarray
+    attempts: np.ndarray
+    successes: np.ndarray
+    last_step: np.ndarray
+    weights: np.ndarray
+
+
+def index_arrays(index: SamplingIndex) -> IndexArrays:
+    """Views of the index's per-slot arrays (call under the run's lock; copy what you keep).
+
+    The one place that reads SamplingIndex internals: it has no public bulk accessor, and
+    copying a million rows out through stats_of() would cost more than the summary itself.
+    """
+    n = index.n_problems
+    return IndexArrays(
+        ids=index._ids,
+        attempts=index._attempts,
+        successes=index._successes,
+        last_step=index._last_step,
+        weights=index._tree.leaves[:n],
+    )
+
+
+def mean_pass_rate(arrays: IndexArrays) -> float | None:
+    """Mean of k/n over problems with attempts; None when none has any."""
+    seen = arrays.attempts > 0
+    if not np.any(seen):
+        return None
+    rates = np.clip(arrays.successes[seen] / arrays.attempts[seen], 0.0, 1.0)
+    return float(rates.mean())
+
+
+def snapshot(index: SamplingIndex) -> dict[str, Any]:
+    """Zone counts, mean pass rate, mean weight and effective problems right now."""
+    report = index.difficulty(bins=1)
+    return {
+        **report["zones"],
+        "mean_pass_rate": mean_pass_rate(index_arrays(index)),
+        "mean_weight": float(report["mean_weight"]),
+        "effective_problems": float(report["effective_problems"]),
+        "created_at": utcnow(),
+    }
+
+
+# ---- bounding ---------------------------------------------------------------------------
+
+
+def ids_to_thin(ids_in_step_order: list[int], max_points: int) -> list[int]:
+    """Rows to delete so a run keeps at most max_points: every other row of the older half.
+
+    The first row (the start of the run) and the newer half always stay.
+    """
+    n = len(ids_in_step_order)
+    if n <= max_points:
+        return []
+    return ids_in_step_order[1 : n // 2 : 2]
+
+
+# ---- recording --------------------------------------------------------------------------
+
+
+class HistoryRecordingRegistry(IndexRegistry):
+    """An IndexRegistry whose post-commit refresh also records a history snapshot.
+
+    ``refresh`` is what the outcomes route runs after its commit, so every ingest of this
+    process passes here; the snapshot is skipped unless the step moved or the interval passed.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        sync_interval_s: float,
+        *,
+        max_points: int,
+        min_interval_s: float,
+    ) -> None:
+        super().__init__(session_factory, sync_interval_s)
+        self.max_points = max_points
+        self.min_interval_s = min_interval_s
+        self._last: dict[int, tuple[int, float]] = {}  # run id -> (step, monotonic time)
+        self._run_locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def refresh(self, run_id: int) -> None:
+        super().refresh(run_id)
+        try:
+            self.record(run_id)
+        except Exception:  # the outcomes are committed: a lost snapshot must not fail them
+            log.exception("could not record a history snapshot for run %s", run_id)
+
+    def record(self, run_id: int, *, force: bool = False) -> bool:
+        """Record a snapshot if due (or forced); returns whether one was written."""
+        with self._locks_guard:
+            lock = self._run_locks.setdefault(run_id, threading.Lock())
+        # Serialised per run so an older state never overwrites a newer one of the same step.
+        with lock, self._session_factory() as session:
+            run = run_store.get_by_id(session, run_id)
+            if run is None:
+                return False
+            step = run.max_step if run.max_step is not None else 0
+            now = time.monotonic()
+            last = self._last.get(run_id)
+            if not force and last and last[0] == step and now - last[1] < self.min_interval_s:
+                return False
+            entry = self.get(session, run)
+            with entry.lock:
+                values = snapshot(entry.index)
+            # End the read transaction first: a SQLite reader that starts writing fails if
+            # another writer committed meanwhile; a fresh transaction just waits its turn.
+            session.rollback()
+            store.upsert_snapshot(session, run_id, step, values)
+            overflow = ids_to_thin(store.ids_in_step_order(session, run_id), self.max_points)
+            store.delete_ids(session, overflow)
+            session.commit()
+            self._last[run_id] = (step, now)
+            return True
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+
+def history(uow: UnitOfWork, run: Run) -> list[dict[str, Any]]:
+    return [
+        {
+            "step": row.step,
+            "zones": {
+                "unseen": row.unseen,
+                "intractable": row.intractable,
+                "frontier": row.frontier,
+                "mastered": row.mastered,
+            },
+            "mean_pass_rate": row.mean_pass_rate,
+            "mean_weight": row.mean_weight,
+            "effective_problems": row.effective_problems,
+            "created_at": row.created_at,
+        }
+        for row in store.list_for_run(uow.session, run.id)
+    ]
+
+
+def _top_slots(values: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    """Slots where mask holds with the k largest values, largest first (O(N), no full sort)."""
+    candidates = np.flatnonzero(mask)
+    if k <= 0 or len(candidates) == 0:
+        return np.empty(0, dtype=np.int64)
+    if len(candidates) > k:
+        candidates = candidates[np.argpartition(-values[candidates], k - 1)[:k]]
+    return candidates[np.argsort(-values[candidates], kind="stable")]
+
+
+def _problem_rows(arrays: IndexArrays, slots: np.ndarray) -> list[dict[str, Any]]:
+    att, succ = arrays.attempts[slots], arrays.successes[slots]
+    return [
+        {
+            "id": int(arrays.ids[s]),
+            "attempts": float(a),
+            "successes": float(k),
+            "pass_rate": float(np.clip(k / a, 0.0, 1.0)),
+            "weight": float(arrays.weights[s]),
+            "last_step": int(arrays.last_step[s]),
+        }
+        for s, a, k in zip(slots, att, succ, strict=True)
+    ]
+
+
+def overview(
+    uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int, top: int
+) -> dict[str, Any]:
+    """What the dashboard shows: summaries only, whatever the run's size."""
+    entry = registry.get(uow.session, run)
+    with entry.lock:
+        index = entry.index
+        report = index.difficulty(bins)
+        arrays = index_arrays(index)
+        zone = zones(arrays.attempts, arrays.successes)
+        frontier = _problem_rows(arrays, _top_slots(arrays.weights, zone == ZONE_FRONTIER, top))
+        mastered = _problem_rows(
+            arrays, _top_slots(arrays.last_step.astype(np.int64), zone == ZONE_MASTERED, top)
+        )
+        mean_p = mean_pass_rate(arrays)
+    names = dataset_store.external_ids_by_ids(
+        uow.session, [row["id"] for row in frontier + mastered]
+    )
+    for row in frontier + mastered:
+        row["problem_id"] = names.get(row.pop("id"), "?")
+    dataset = dataset_store.get_by_id(uow.session, run.dataset_id)
+    return {
+        "run": run_service.run_view(run, dataset.name if dataset else ""),
+        "difficulty": report,
+        "mean_pass_rate": mean_p,
+        "top_frontier": frontier,
+        "recently_mastered": mastered,
+    }
