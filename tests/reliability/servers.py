@@ -1,0 +1,171 @@
+"""Real `paced serve` processes for the reliability tests, plus the traffic helpers they share.
+
+Every test here talks HTTP to a separate server process on 127.0.0.1, because what is under
+test (kill -9, SIGTERM, database outages, lock contention) only happens across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Server:
+    """One `paced serve` process; restartable on the same database and port."""
+
+    database_url: str
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    graceful_timeout_s: float = 30.0
+    proc: subprocess.Popen | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"server-{self.port}.log"
+
+    def start(self, timeout_s: float = 30.0) -> Server:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
+        env = {**base, "PYTHONPATH": str(REPO_ROOT), "PACED_LOG_LEVEL": "warning", **self.env}
+        self.starts += 1
+        # A log file, not a pipe: a full pipe buffer would block the server mid-test.
+        log = self.log_path.open("a")
+        log.write(f"--- start {self.starts}\n")
+        log.flush()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--database-url",
+                self.database_url,
+                "--graceful-timeout",
+                str(self.graceful_timeout_s),
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self._wait_healthy(timeout_s)
+        return self
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"server did not become healthy:\n{self.log()}")
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def sigterm(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One outcomes post: its Idempotency-Key and body. Replays reuse both."""
+
+    key: str
+    outcomes: tuple[tuple[str, int, int], ...]
+
+    def body(self) -> dict:
+        return {
+            "outcomes": [
+                {"problem_id": p, "attempts": n, "successes": k} for p, n, k in self.outcomes
+            ]
+        }
+
+
+def random_submission(rng: random.Random, key: str, problem_ids: list[str], items: int = 5):
+    outcomes = []
+    for pid in rng.sample(problem_ids, rng.randint(1, items)):
+        attempts = rng.randint(1, 8)
+        outcomes.append((pid, attempts, rng.randint(0, attempts)))
+    return Submission(key, tuple(outcomes))
+
+
+def expected_counts(submissions) -> dict[str, tuple[int, int]]:
+    """Per-problem (attempts, successes) summed over the given (unique) submissions."""
+    attempts: Counter[str] = Counter()
+    successes: Counter[str] = Counter()
+    for sub in submissions:
+        for pid, n, k in sub.outcomes:
+            attempts[pid] += n
+            successes[pid] += k
+    return {pid: (attempts[pid], successes[pid]) for pid in attempts}
+
+
+def setup_run(url: str, run: str = "r", problems: int = 40) -> list[str]:
+    """Create a dataset and an open run over it; returns the problem ids."""
+    ids = [f"q{i}" for i in range(problems)]
+    with httpx.Client(base_url=url, timeout=30) as http:
+        assert http.post("/v1/datasets", json={"name": "d"}).status_code in (201, 409)
+        rows = [{"id": pid, "prompt": f"{pid}?", "answer": "1"} for pid in ids]
+        response = http.post("/v1/datasets/d/problems", json={"problems": rows})
+        assert response.status_code == 200, response.text
+        response = http.post("/v1/runs", json={"name": run, "dataset": "d"})
+        assert response.status_code == 201, response.text
+    return ids
+
+
+def read_counts(url: str, run: str = "r") -> dict[str, tuple[int, int]]:
+    """Per-problem (attempts, successes) as the weights endpoint reports them (seen only)."""
+    counts: dict[str, tuple[int, int]] = {}
+    cursor = None
+    with httpx.Client(base_url=url, timeout=30) as http:
+        while True:
+            body = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            response = http.post(f"/v1/runs/{run}/weights", json=body)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            for item in page["items"]:
+                if item["attempts"]:
+                    counts[item["problem_id"]] = (item["attempts"], item["successes"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return counts
