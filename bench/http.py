@@ -46,7 +46,7 @@ async def client_loop(
         i = 0
         while time.perf_counter() < deadline:
             i += 1
-            if post_every and i % post_every == 0:
+            if post_every and i % post_every == post_every - 1:
                 ids = rng.integers(0, n, 64)
                 body = {
                     "outcomes": [

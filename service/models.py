@@ -69,7 +69,11 @@ class Dataset(Base):
 
 class Problem(Base):
     __tablename__ = "problems"
-    __table_args__ = (UniqueConstraint("dataset_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "external_id"),
+        # Indexes pull "problems added after id X" as a range scan instead of a dataset scan.
+        Index("ix_problems_dataset_id_id", "dataset_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
