@@ -30,6 +30,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Memory-mapped reads: batch lookups of random problems skip a pread() per page, and
+    # the mapping is shared by every pooled connection (unlike cache_size).
+    cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
     # PostgreSQL has power(); SQLite builds may lack math functions, so provide it.
     dbapi_connection.create_function("power", 2, _sqlite_power, deterministic=True)
