@@ -1,0 +1,111 @@
+"""`paced teacher` and `paced train`, registered into the service's `paced` command line.
+
+This module must import without torch (the service's environment has none): everything
+heavy is imported inside the command functions, which `service.cli` calls through `lazy`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trainer_client.trainer.config import LOSSES, SCHEMES
+
+Lazy = Callable[[str, str], Callable[[argparse.Namespace], int]]
+
+# `paced train` flags that map one-to-one onto TrainConfig fields (dest -> field).
+_CONFIG_FLAGS = {
+    "run": "run",
+    "dataset": "dataset",
+    "scheme": "scheme",
+    "loss": "loss",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "k": "k",
+    "refresh_every": "refresh_every",
+    "refresh_size": "refresh_size",
+    "seed": "seed",
+    "lr": "lr",
+    "half_life": "half_life_steps",
+    "checkpoint_every": "checkpoint_every",
+    "verifier": "verifier",
+}
+
+
+def register(subparsers: Any, lazy: Lazy) -> None:
+    teacher = subparsers.add_parser(
+        "teacher", help="build the built-in task: train its teacher, warm up its student"
+    )
+    teacher.add_argument("--workdir", default="work/task", help="task artefacts (cached)")
+    teacher.add_argument("--quick", action="store_true", help="small, fast variant (tests, CI)")
+    teacher.add_argument("--seed", type=int, default=0)
+    teacher.set_defaults(func=lazy(__name__, "run_teacher"))
+
+    train = subparsers.add_parser("train", help="PACED distillation of the built-in task")
+    train.add_argument("--url", default="http://127.0.0.1:8000", help="the PACED service")
+    train.add_argument("--token", default=None, help="bearer token (admin or the run's)")
+    train.add_argument("--workdir", required=True, help="checkpoints, metrics, summary")
+    train.add_argument("--task-dir", default=None, help="task artefacts (default work/task)")
+    train.add_argument("--run", required=True, help="run name on the service")
+    train.add_argument("--dataset", default=None, help="dataset name (default: the run name)")
+    train.add_argument("--config", default=None, help="TrainConfig as .json or .toml")
+    train.add_argument("--scheme", choices=SCHEMES, default=None)
+    train.add_argument("--loss", choices=LOSSES, default=None)
+    train.add_argument("--steps", type=int, default=None)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--k", type=int, default=None, help="rollouts per problem")
+    train.add_argument("--refresh-every", type=int, default=None)
+    train.add_argument("--refresh-size", type=int, default=None)
+    train.add_argument("--half-life", type=float, default=None, help="estimator half-life")
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--checkpoint-every", type=int, default=None)
+    train.add_argument("--verifier", choices=("exact", "math"), default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default=None, help="e.g. cpu or cuda (default: auto)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train.add_argument("--quick", action="store_true", help="use the quick task variant")
+    train.set_defaults(func=lazy(__name__, "run_train"))
+
+
+def run_teacher(args: argparse.Namespace) -> int:
+    from trainer_client.task import main_teacher
+
+    argv = ["--workdir", str(args.workdir), "--seed", str(args.seed)]
+    return int(main_teacher(argv + (["--quick"] if args.quick else [])) or 0)
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """Defaults < --config file < explicit flags."""
+    from trainer_client.trainer.config import TrainConfig
+
+    flags = {field: getattr(args, dest) for dest, field in _CONFIG_FLAGS.items()}
+    if args.config:
+        return TrainConfig.from_file(args.config, **flags)
+    return TrainConfig().with_overrides(**flags)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from trainer_client.client import PacedClient
+    from trainer_client.trainer.loop import train
+    from trainer_client.trainer.report import format_summary
+    from trainer_client.trainer.task_bundle import load_task_bundle, prepare_task
+
+    # `paced` logs at INFO; one httpx line per request would bury the progress output.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    config = train_config(args)
+    task_dir = Path(args.task_dir or "work/task")
+    seed = args.seed if args.seed is not None else config.seed
+    prepare_task(task_dir, seed=seed, quick=args.quick)
+    bundle = load_task_bundle(task_dir)
+    with PacedClient(args.url, token=args.token) as client:
+        summary = train(
+            config, client, bundle, args.workdir, resume=args.resume, device=args.device
+        )
+    print(format_summary(summary))
+    print(f"summary: {Path(args.workdir) / 'summary.json'}")
+    print(json.dumps(summary["timings"]))
+    return 0

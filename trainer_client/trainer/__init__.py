@@ -1,0 +1,21 @@
+"""The PACED training loop (torch needed): config, loop, checkpoints, metrics, teacher cache.
+
+Importing this package is cheap; `train` and `TaskBundle` load torch on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainer_client.trainer.config import TrainConfig
+
+__all__ = ["TaskBundle", "TrainConfig", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the loop imports torch, so only load it when asked for.
+    if name in ("train", "TaskBundle"):
+        from trainer_client.trainer import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,79 @@
+"""Checkpoints: student weights, optimiser, every RNG stream, the step and the loop's counters.
+
+A resumed run must neither replay nor skip a step. Batches are seeded by (seed, step), so
+restoring `next_step` is what makes a resumed run draw the same batches; the RNG states are
+saved as well so anything drawing from the global generators continues identically.
+Writes go to a temporary file renamed into place, so a crash mid-save never leaves a torn
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def checkpoint_path(workdir: Path) -> Path:
+    return Path(workdir) / CHECKPOINT_NAME
+
+
+def rng_states() -> dict[str, Any]:
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(
+    workdir: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    next_step: int,
+    state: dict[str, Any],
+) -> Path:
+    """Atomically write the checkpoint; `next_step` is the first step a resume will run."""
+    path = checkpoint_path(workdir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "next_step": next_step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": rng_states(),
+        "state": state,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(
+    workdir: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[int, dict[str, Any]]:
+    """Restore model, optimiser and RNGs in place; returns (next_step, loop state)."""
+    # weights_only=False: the payload holds RNG state tuples and plain dicts we wrote.
+    payload = torch.load(checkpoint_path(workdir), map_location="cpu", weights_only=False)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    restore_rng_states(payload["rng"])
+    return int(payload["next_step"]), dict(payload["state"])

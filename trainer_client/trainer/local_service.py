@@ -1,0 +1,64 @@
+"""Run `paced serve` on SQLite in the background (the demo and the trainer tests use it)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+# The repository root, so `-m service.cli` resolves even without an installed package.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def local_service(directory: str | Path, *, timeout_s: float = 60.0) -> Iterator[str]:
+    """Start the service on a free port with its database and log in `directory`; yields the
+    base URL once /healthz answers, and stops the process on exit."""
+    directory = Path(directory).resolve()  # the service runs from the repository root
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = directory / "service.log"
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+    command += ["--database-url", f"sqlite:///{directory / 'paced.db'}"]
+    command += ["--graceful-timeout", "2"]
+    with log_path.open("w+") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process, log_path, timeout_s)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"service exited with {process.returncode}:\n{log_path.read_text()[-2000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"service did not answer /healthz within {timeout_s} s")

@@ -1,0 +1,470 @@
+"""The PACED training loop: estimate pass rates, draw weighted batches, distill, refresh.
+
+    summary = train(config, client, bundle, workdir)
+
+1. Make sure the dataset (the task's pool) and the run exist on the service.
+2. Teacher reference responses for the pool: greedy, generated once, cached on disk.
+3. Estimate: the rollout queue's problems, K student samples each, graded, posted (step 0).
+4. Each step: a batch from the service (seeded by (seed, step)), teacher forward on the
+   cached references (forward KL) or on fresh student samples (reverse KL), weighted loss,
+   AdamW step, one JSON line of metrics. Every R steps part of the queue is re-rolled with
+   the current student so pass rates follow it.
+5. Checkpoints every N steps and at the end; `resume=True` continues at the saved step.
+6. At the end: a full-pool estimate and evaluation, and a summary of before -> after.
+
+The loop knows nothing about the task beyond `TaskBundle`; the built-in CPU task provides
+one through `trainer_client.trainer.task_bundle`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from trainer_client.engines.transformers_engine import TransformersEngine
+from trainer_client.errors import NotFound
+from trainer_client.losses import TwoStageSchedule
+from trainer_client.trainer.batches import BatchDrawer, DrawnBatch
+from trainer_client.trainer.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from trainer_client.trainer.config import TrainConfig
+from trainer_client.trainer.distill import build_sequences, distill_loss
+from trainer_client.trainer.estimate import estimate
+from trainer_client.trainer.metrics import ClientTimer, MetricsLog, zone_counts
+from trainer_client.trainer.seeds import derive_seed
+from trainer_client.trainer.teacher_cache import model_fingerprint, teacher_references
+from trainer_client.verifiers import make_verifier
+
+# Generation room beyond the teacher's reference length, so a rambling student is graded
+# on what it wrote rather than cut off exactly at the reference's end.
+EXTRA_TOKENS = 4
+
+
+@dataclass
+class TaskBundle:
+    """What the loop needs from a task. `pool` items have .id, .prompt, .answer."""
+
+    teacher: torch.nn.Module
+    student: torch.nn.Module
+    tokenizer: Any
+    pool: Sequence[Any]
+    # student -> {"eval": report, "heldout": report}; reports as task.evaluate returns them.
+    evaluate: Callable[[torch.nn.Module], dict[str, Any]] | None = None
+    teacher_key: str | None = None  # cache key of the teacher; default: hash of its weights
+    description: str = ""
+
+
+@dataclass
+class _Counters:
+    rollouts: int = 0
+    teacher_forwards: int = 0
+    conflicts: int = 0
+    fallbacks: int = 0
+    refreshes: int = 0
+    estimate_s: float = 0.0
+    train_s: float = 0.0
+    step_s: float = 0.0
+    client_s: float = 0.0
+    steps_run: int = 0
+    wall_s: float = 0.0  # across resumed sessions
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def select_device(preferred: str | None = None) -> torch.device:
+    """CUDA when available, else CPU using every core (at least 2 threads)."""
+    if preferred:
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    torch.set_num_threads(max(2, os.cpu_count() or 2))
+    return torch.device("cpu")
+
+
+def ensure_run(client: Any, timer: ClientTimer, config: TrainConfig, pool: Sequence[Any]) -> None:
+    """Create the dataset (uploading the pool) and the run unless they exist."""
+    dataset = config.dataset_name
+    try:
+        found = timer.call(client.get_dataset, dataset)
+        needs_upload = found.problem_count != len(pool)
+    except NotFound:
+        timer.call(client.create_dataset, dataset, "PACED training pool")
+        needs_upload = True
+    if needs_upload:
+        problems = [{"id": p.id, "prompt": p.prompt, "answer": p.answer} for p in pool]
+        timer.call(client.upsert_problems, dataset, problems)
+    try:
+        timer.call(client.get_run, config.run)
+    except NotFound:
+        estimator: dict[str, Any] = {"kind": config.estimator}
+        if config.half_life_steps is not None:
+            estimator["half_life_steps"] = config.half_life_steps
+        kernel = {"alpha": config.alpha, "beta": config.beta}
+        timer.call(client.create_run, config.run, dataset, kernel=kernel, estimator=estimator)
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        client: Any,
+        bundle: TaskBundle,
+        workdir: Path,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.bundle = bundle
+        self.workdir = Path(workdir)
+        self.device = device
+        self.timer = ClientTimer()
+        self.counters = _Counters()
+        self.metrics = MetricsLog(self.workdir / "metrics.jsonl")
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        self.student = bundle.student.to(device=device, dtype=dtype)
+        self.teacher = bundle.teacher.to(device=device, dtype=dtype).eval()
+        for parameter in self.teacher.parameters():
+            parameter.requires_grad_(False)
+        self.tokenizer = bundle.tokenizer
+        self.pool = list(bundle.pool)
+        self.by_id = {p.id: p for p in self.pool}
+        self.optimizer = torch.optim.AdamW(
+            self.student.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        # The rollout engine samples from its own copy of the student, synced with
+        # load_weights before each estimate (as it would be with vLLM on a GPU).
+        rows = config.rollout_batch_size
+        self.engine = TransformersEngine(
+            copy.deepcopy(self.student), self.tokenizer, batch_size=rows, add_special_tokens=True
+        )
+        self.teacher_engine = TransformersEngine(
+            self.teacher, self.tokenizer, batch_size=rows, add_special_tokens=True
+        )
+        self.verifier = make_verifier(config.verifier)
+        self.drawer = BatchDrawer(client, self.timer, config.run, config.scheme, self.pool)
+        self.schedule = TwoStageSchedule(config.steps, config.switch_step)
+        self.references: dict[str, list[int]] = {}
+        self._wall_mark = time.perf_counter()
+        self._prompt_ids: dict[str, list[int]] = {}
+
+    # ---- pieces ------------------------------------------------------------------------------
+
+    def budget(self, problem_id: str) -> int:
+        reference = self.references.get(problem_id)
+        if reference is None:
+            return self.config.max_new_tokens
+        return min(self.config.max_new_tokens, len(reference) + EXTRA_TOKENS)
+
+    def prompt_ids(self, problem_id: str, prompt: str) -> list[int]:
+        if problem_id not in self._prompt_ids:
+            self._prompt_ids[problem_id] = list(self.tokenizer(prompt)["input_ids"])
+        return self._prompt_ids[problem_id]
+
+    def load_references(self) -> None:
+        key = self.bundle.teacher_key or model_fingerprint(self.teacher)
+        self.references = teacher_references(
+            self.teacher_engine,
+            self.pool,
+            self.workdir / "cache",
+            teacher_key=key,
+            max_new_tokens=self.config.max_new_tokens,
+        )
+
+    def run_estimate(self, items: Sequence[Any], step: int) -> dict[str, float]:
+        if not items:
+            return {}
+        start = time.perf_counter()
+        self.engine.load_weights(self.student)
+        result = estimate(
+            client=self.client,
+            timer=self.timer,
+            run=self.config.run,
+            engine=self.engine,
+            verifier=self.verifier,
+            items=items,
+            k=self.config.k,
+            seed=self.config.seed,
+            step=step,
+            temperature=self.config.rollout_temperature,
+            budget=self.budget,
+            rows_per_call=self.config.rollout_batch_size,
+        )
+        self.counters.rollouts += result.rollouts
+        self.counters.estimate_s += time.perf_counter() - start
+        return result.pass_rates
+
+    def refresh(self, step: int) -> int:
+        """Re-roll the head of the rollout queue (unseen, stale, uncertain) at this step."""
+        if self.config.refresh_size == 0:
+            return 0
+        queue = self.timer.call(
+            self.client.rollout_queue, self.config.run, self.config.refresh_size
+        )
+        self.run_estimate(queue.items, step)
+        self.counters.refreshes += 1
+        return len(queue.items)
+
+    def full_estimate(self, step: int) -> dict[str, float]:
+        """Every pool problem, K rollouts each (zones before/after are measured this way)."""
+        items = [_QueueItem(p.id, p.prompt, p.answer) for p in self.pool]
+        return self.run_estimate(items, step)
+
+    def difficulty(self) -> dict[str, Any]:
+        found = self.timer.call(self.client.difficulty, self.config.run)
+        return {"zones": found.zones.model_dump(), "effective_problems": found.effective_problems}
+
+    def set_learning_rate(self, step: int) -> None:
+        # A function of the step alone, so a resumed run continues the same schedule.
+        scale = min(1.0, (step + 1) / self.config.warmup_steps) if self.config.warmup_steps else 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * scale
+
+    def loss_kind(self, step: int) -> str:
+        if self.config.loss == "two-stage":
+            return self.schedule.kind_at(step)
+        return self.config.loss
+
+    def responses(self, drawn: DrawnBatch, kind: str, step: int) -> list[list[int]]:
+        if kind != "rkl":
+            return [self.references[item.problem_id] for item in drawn.items]
+        # Reverse KL is on-policy: fresh samples from the current student.
+        self.engine.load_weights(self.student)
+        groups = self.engine.generate(
+            [item.prompt for item in drawn.items],
+            1,
+            seed=derive_seed(self.config.seed, step, "student-sample"),
+            max_new_tokens=max(self.budget(item.problem_id) for item in drawn.items),
+            temperature=self.config.rollout_temperature,
+        )
+        self.counters.rollouts += len(groups)
+        return [group[0].token_ids for group in groups]
+
+    # ---- one step ----------------------------------------------------------------------------
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        step_start = time.perf_counter()
+        client_before = self.timer.total_s
+        refreshed = 0
+        if step > 0 and step % self.config.refresh_every == 0:
+            refreshed = self.refresh(step)
+        drawn = self.drawer.draw(
+            self.config.batch_size,
+            derive_seed(self.config.seed, step, "batch"),
+            refresh=lambda: self.refresh(step),
+        )
+        self.counters.conflicts += drawn.conflicts
+        self.counters.fallbacks += drawn.fallback is not None
+        # Zero-weight items add nothing to the loss: skip their forward passes entirely.
+        items = [item for item in drawn.items if item.loss_weight > 0]
+        kind = self.loss_kind(step)
+        train_start = time.perf_counter()
+        loss_value, tokens, backward_tokens = 0.0, 0, 0
+        if items:
+            drawn_items = DrawnBatch(items=items)
+            responses = self.responses(drawn_items, kind, step)
+            prompts = [self.prompt_ids(item.problem_id, item.prompt) for item in items]
+            batch = build_sequences(prompts, responses, self.tokenizer.pad_token_id, self.device)
+            weights = torch.tensor([item.loss_weight for item in items], dtype=torch.float32)
+            self.student.train()
+            loss = distill_loss(
+                self.student,
+                self.teacher,
+                batch,
+                weights,
+                kind,
+                mu=self.config.akl_mu,
+                temperature=self.config.temperature,
+            )
+            self.set_learning_rate(step)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            loss_value = float(loss.detach())
+            tokens, backward_tokens = batch.response_tokens, batch.tokens
+            self.counters.teacher_forwards += len(items)
+        self.counters.train_s += time.perf_counter() - train_start
+        difficulty = self.difficulty()
+        step_s = time.perf_counter() - step_start
+        client_s = self.timer.total_s - client_before
+        self.counters.step_s += step_s
+        self.counters.client_s += client_s
+        self.counters.steps_run += 1
+        rates = [item.pass_rate for item in drawn.items if item.pass_rate is not None]
+        record = {
+            "step": step,
+            "loss": loss_value,
+            "loss_kind": kind,
+            "scheme": self.config.scheme,
+            "batch_ids": [item.problem_id for item in drawn.items],
+            "batch_size": len(drawn.items),
+            "trained_items": len(items),
+            "batch_mean_pass_rate": sum(rates) / len(rates) if rates else None,
+            "batch_pass_rates": [item.pass_rate for item in drawn.items],
+            "mean_loss_weight": (
+                sum(i.loss_weight for i in drawn.items) / len(drawn.items) if drawn.items else 0.0
+            ),
+            "zones": difficulty["zones"],
+            "effective_problems": difficulty["effective_problems"],
+            "tokens": tokens,
+            "teacher_forwards": self.counters.teacher_forwards,
+            "student_backward_tokens": backward_tokens,
+            "rollouts_spent": self.counters.rollouts,
+            "refreshed": refreshed,
+            "conflicts": drawn.conflicts,
+            "fallback": drawn.fallback,
+            "step_time_s": step_s,
+            "client_time_s": client_s,
+        }
+        self.metrics.write(record)
+        return record
+
+    # ---- evaluation and checkpoints ----------------------------------------------------------
+
+    def evaluate(self) -> dict[str, Any] | None:
+        if not self.config.evaluate or self.bundle.evaluate is None:
+            return None
+        self.student.eval()
+        report = self.bundle.evaluate(self.student)
+        self.student.train()
+        return report
+
+    def record_eval(self, step: int) -> None:
+        """Evaluate at a step boundary into evals.jsonl (greedy, so no RNG is consumed)."""
+        report = self.evaluate()
+        if report is not None:
+            MetricsLog(self.workdir / "evals.jsonl").write({"step": step, **report})
+
+    def reset_wall_clock(self, mark: float) -> None:
+        self._wall_mark = mark
+
+    def add_wall_time(self) -> None:
+        now = time.perf_counter()
+        self.counters.wall_s += now - self._wall_mark
+        self._wall_mark = now
+
+    def save(self, next_step: int, state: dict[str, Any]) -> None:
+        self.add_wall_time()
+        state = {**state, "counters": self.counters.__dict__.copy()}
+        save_checkpoint(
+            self.workdir,
+            model=self.student,
+            optimizer=self.optimizer,
+            next_step=next_step,
+            state=state,
+        )
+
+
+@dataclass(frozen=True)
+class _QueueItem:
+    problem_id: str
+    prompt: str
+    answer: str | None
+
+
+def train(
+    config: TrainConfig,
+    client: Any,
+    bundle: TaskBundle,
+    workdir: str | Path,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) PACED training; returns the summary (also written to summary.json)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    trainer = Trainer(config, client, bundle, workdir, select_device(device))
+    trainer.reset_wall_clock(started)  # setup (models, references) counts too
+    ensure_run(client, trainer.timer, config, trainer.pool)
+    trainer.load_references()
+
+    if resume and checkpoint_path(workdir).exists():
+        start_step, state = load_checkpoint(
+            workdir, model=trainer.student, optimizer=trainer.optimizer
+        )
+        trainer.counters = _Counters(**state.pop("counters"))
+    else:
+        start_step = 0
+        state = {"eval_before": trainer.evaluate()}
+        rates = trainer.full_estimate(step=0)
+        state["zones_before"] = zone_counts(list(rates.values()))
+        state["service_before"] = trainer.difficulty()
+
+    bar = tqdm(
+        range(start_step, config.steps),
+        desc="train",
+        unit="step",
+        initial=start_step,
+        total=config.steps,
+        disable=None if progress is None else not progress,  # None: only on a terminal
+    )
+    for step in bar:
+        record = trainer.train_step(step)
+        bar.set_postfix(loss=f"{record['loss']:.3f}", zones=_short_zones(record["zones"]))
+        if config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
+            trainer.record_eval(step + 1)
+        if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
+            trainer.save(step + 1, state)
+    bar.close()
+    trainer.save(config.steps, state)
+
+    zones_after = None
+    if config.final_estimate:
+        rates = trainer.full_estimate(step=config.steps)
+        zones_after = zone_counts(list(rates.values()))
+    eval_after = trainer.evaluate()
+    trainer.add_wall_time()
+    summary = _summary(config, trainer, state, zones_after, eval_after)
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def _short_zones(zones: dict[str, int]) -> str:
+    return "/".join(str(zones[z]) for z in ("intractable", "frontier", "mastered"))
+
+
+def _summary(
+    config: TrainConfig,
+    trainer: Trainer,
+    state: dict[str, Any],
+    zones_after: dict[str, int] | None,
+    eval_after: dict[str, Any] | None,
+) -> dict[str, Any]:
+    counters = trainer.counters
+    steps = max(1, counters.steps_run)
+    return {
+        "run": config.run,
+        "scheme": config.scheme,
+        "loss": config.loss,
+        "steps": config.steps,
+        "pool_size": len(trainer.pool),
+        "zones_before": state.get("zones_before"),
+        "zones_after": zones_after,
+        "service_before": state.get("service_before"),
+        "service_after": trainer.difficulty(),
+        "eval_before": state.get("eval_before"),
+        "eval_after": eval_after,
+        "rollouts_spent": counters.rollouts,
+        "teacher_forwards": counters.teacher_forwards,
+        "conflicts": counters.conflicts,
+        "fallbacks": counters.fallbacks,
+        "refreshes": counters.refreshes,
+        "timings": {
+            "total_s": counters.wall_s,
+            "estimate_s": counters.estimate_s,
+            "train_compute_s": counters.train_s,
+            "mean_step_s": counters.step_s / steps,
+            "mean_client_s_per_step": counters.client_s / steps,
+            "client_share_of_step": counters.client_s / counters.step_s if counters.step_s else 0.0,
+        },
+    }
