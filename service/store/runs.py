@@ -51,7 +51,3 @@ def current_state(session: Session, run_id: int) -> tuple[int, int | None]:
     """(version, max_step) as committed now."""
     row = session.execute(select(Run.version, Run.max_step).where(Run.id == run_id)).one()
     return int(row[0]), row[1]
-
-
-def set_token_hash(session: Session, run_id: int, token_hash: str) -> None:
-    session.execute(update(Run).where(Run.id == run_id).values(token_hash=token_hash))

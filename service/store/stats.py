@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from service.models import IdempotencyKey, Outcome, Problem, ProblemStats
+from service.models import IdempotencyKey, Problem, ProblemStats
 from service.store.bulk import chunks, fetch_columns
 
 CHUNK = 2000
@@ -182,16 +182,6 @@ def stats_for_problems(
     return out
 
 
-def outcome_totals(session: Session, run_id: int) -> tuple[int, int]:
-    """(sum of attempts, count of outcome rows) in the log — used by reliability checks."""
-    row = session.execute(
-        select(func.coalesce(func.sum(Outcome.attempts), 0), func.count()).where(
-            Outcome.run_id == run_id
-        )
-    ).one()
-    return int(row[0]), int(row[1])
-
-
 def get_idempotency(session: Session, run_id: int, key: str) -> IdempotencyKey | None:
     return session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.run_id == run_id, IdempotencyKey.key == key)
@@ -206,4 +196,3 @@ def insert_idempotency(
             run_id=run_id, key=key, body_hash=body_hash, response=response
         )
     )
-
