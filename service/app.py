@@ -12,6 +12,7 @@ from service.api.body_limit import BodyLimitMiddleware
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
 from service.domain.history import HistoryRecordingRegistry
+from service.domain.prompt_cache import PromptCache
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
 
@@ -44,6 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             min_interval_s=settings.history_min_interval_s,
         ),
         metrics=metrics,
+        prompts=PromptCache(
+            max_bytes=int(settings.prompt_cache_mb * 2**20),
+            check_interval_s=settings.sync_interval_s,
+        ),
     )
     app = FastAPI(
         title="paced",

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import UnitOfWork
 from service.domain.index_registry import IndexRegistry
+from service.domain.prompt_cache import PromptCache
+from service.domain.runs import RunRef
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -22,9 +24,17 @@ class AppContext:
     session_factory: sessionmaker[Session]
     registry: IndexRegistry
     metrics: Metrics
+    prompts: PromptCache
     # Auth lookups on the hot path: token digest -> run id, run name -> id (both immutable).
     token_cache: dict[str, int] = field(default_factory=dict)
     run_ids_by_name: dict[str, int] = field(default_factory=dict)
+    run_refs: dict[str, RunRef] = field(default_factory=dict)
+
+    def problems_changed(self, dataset_id: int, *, changed: bool) -> None:
+        """After an upsert commits: indexes learn new problems; overwritten texts go."""
+        self.registry.invalidate_dataset(dataset_id)
+        if changed:
+            self.prompts.invalidate(dataset_id)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:

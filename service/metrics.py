@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -40,6 +40,17 @@ class Metrics:
         self.batch_items_served = Counter(
             "paced_batch_items_served_total", "Problems served in batches.", registry=self.registry
         )
+
+        self.prompt_cache = Gauge(
+            "paced_prompt_cache",
+            "Problem-text cache of this process: hits and misses since start, bytes held.",
+            ["what"],
+            registry=self.registry,
+        )
+
+    def observe_prompt_cache(self, hits: int, misses: int, nbytes: int) -> None:
+        for what, value in (("hits", hits), ("misses", misses), ("bytes", nbytes)):
+            self.prompt_cache.labels(what).set(value)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -65,6 +65,9 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped whenever existing problems are overwritten, so every replica's prompt cache
+    # learns (within its sync interval) that what it holds may be stale.
+    content_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Problem(Base):

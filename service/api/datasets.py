@@ -37,7 +37,7 @@ def upsert_problems(dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext 
     check_items(ctx.settings, "problems", len(body.problems))
     rows = body.model_dump()["problems"]  # one call: per-item dumps cost 5x more
     with ctx.transaction() as uow:
-        return datasets.upsert_problems(uow, dataset, rows, ctx.registry.invalidate_dataset)
+        return datasets.upsert_problems(uow, dataset, rows, ctx.problems_changed)
 
 
 @router.get("/{dataset}/problems/{problem_id:path}", response_model=schemas.ProblemOut)

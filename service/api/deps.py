@@ -7,5 +7,6 @@ from fastapi import Request
 from service.context import AppContext
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async: FastAPI runs a plain `def` dependency in the threadpool, a hop per request.
     return request.app.state.ctx

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, status
+from starlette.concurrency import run_in_threadpool
 
 from service.api import schemas
 from service.api.deps import get_ctx
+from service.api.fast_json import json_response
 from service.api.limits import check_batch_size, check_items
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
@@ -81,15 +83,38 @@ def get_weights(
 
 
 @router.post("/{run}/batches", response_model=schemas.Batch, dependencies=RUN)
-def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
+async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
+    # async on purpose: a warm service draws from memory right on the event loop (no
+    # threadpool hop, no thread contention: ~2x the throughput under 32 clients); only the
+    # database work (first use, a due sync, texts not cached) goes to the threadpool.
     check_batch_size(ctx.settings, body.size)
-    with ctx.transaction() as uow:
-        result = curriculum.batch(
-            uow, ctx.registry, runs.require(uow, run), body.size, body.seed, body.mode
-        )
+    args = (body.size, body.seed, body.mode)
+    ref = ctx.run_refs.get(run)
+    pending = None
+    if ref is not None:
+        pending = curriculum.draw_from_memory(ctx.registry, ctx.prompts, ref, *args)
+    if pending is None:
+        result = await run_in_threadpool(_draw_batch_with_db, ctx, run, args)
+    else:
+        if pending.missing:
+            await run_in_threadpool(_fill_texts, ctx, pending)
+        result = curriculum.finish_batch(pending)
     ctx.metrics.batches_served.labels(body.mode).inc()
     ctx.metrics.batch_items_served.inc(len(result["items"]))
-    return result
+    # The domain built exactly the schema's shape: skip pydantic's re-validation and
+    # serialise straight to bytes (4x cheaper for 512 items).
+    return json_response(result)
+
+
+def _draw_batch_with_db(ctx: AppContext, run: str, args: tuple) -> dict:
+    with ctx.transaction() as uow:
+        ref = runs.require_ref(uow, run, ctx.run_refs)
+        return curriculum.batch(uow, ctx.registry, ctx.prompts, ref, *args)
+
+
+def _fill_texts(ctx: AppContext, pending: curriculum.PendingBatch) -> None:
+    with ctx.transaction() as uow:
+        curriculum.fill_texts(uow, ctx.prompts, pending)
 
 
 @router.get("/{run}/rollout-queue", response_model=schemas.RolloutQueue, dependencies=RUN)

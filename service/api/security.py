@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import get_ctx
 from service.auth import digest, same_secret
@@ -33,14 +34,21 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def principal(request: Request, ctx: AppContext = Depends(get_ctx)) -> Principal:
+# The dependencies are async so the common case (no auth, or a cached token) costs no
+# threadpool hop; the rare database lookups run in the threadpool.
+
+
+async def principal(request: Request, ctx: AppContext = Depends(get_ctx)) -> Principal:
     admin_token = ctx.settings.admin_token
     if not admin_token:
         return Principal(admin=True)
     token = _bearer(request)
     if same_secret(digest(token), digest(admin_token)):
         return Principal(admin=True)
-    run_id = _run_for_token(ctx, digest(token))
+    token_digest = digest(token)
+    run_id = ctx.token_cache.get(token_digest)
+    if run_id is None:
+        run_id = await run_in_threadpool(_run_for_token, ctx, token_digest)
     if run_id is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", CHALLENGE)
     return Principal(admin=False, run_id=run_id)
@@ -57,13 +65,13 @@ def _run_for_token(ctx: AppContext, token_digest: str) -> int | None:
     return run_id
 
 
-def require_admin(who: Principal = Depends(principal)) -> Principal:
+async def require_admin(who: Principal = Depends(principal)) -> Principal:
     if not who.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint needs the admin token")
     return who
 
 
-def require_run_access(request: Request, who: Principal = Depends(principal)) -> Principal:
+async def require_run_access(request: Request, who: Principal = Depends(principal)) -> Principal:
     """Admin, or the token of the run named in the path."""
     if who.admin:
         return who
@@ -71,10 +79,15 @@ def require_run_access(request: Request, who: Principal = Depends(principal)) ->
     name = request.path_params.get("run")
     run_id = ctx.run_ids_by_name.get(name)
     if run_id is None:
-        with ctx.session_factory() as session:
-            run_id = session.scalar(select(Run.id).where(Run.name == name))
-        if run_id is not None:
-            ctx.run_ids_by_name[name] = run_id
+        run_id = await run_in_threadpool(_run_id_by_name, ctx, name)
     if run_id != who.run_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token belongs to another run")
     return who
+
+
+def _run_id_by_name(ctx: AppContext, name: str) -> int | None:
+    with ctx.session_factory() as session:
+        run_id = session.scalar(select(Run.id).where(Run.name == name))
+    if run_id is not None:
+        ctx.run_ids_by_name[name] = run_id
+    return run_id

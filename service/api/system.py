@@ -20,4 +20,5 @@ def healthz():
 
 @router.get("/metrics", response_class=Response, dependencies=[Depends(require_admin)])
 def metrics(ctx: AppContext = Depends(get_ctx)):
+    ctx.metrics.observe_prompt_cache(ctx.prompts.hits, ctx.prompts.misses, ctx.prompts.nbytes)
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from service.curriculum.estimators import ZONE_NAMES, zones
+from service.curriculum.index import SampleResult
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
-from service.domain.index_registry import IndexRegistry
+from service.domain.index_registry import IndexRegistry, RunIndex
+from service.domain.prompt_cache import PromptCache, Text
+from service.domain.runs import RunRef
 from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
@@ -105,34 +109,84 @@ def rng_for(seed: int | None) -> np.random.Generator:
 def batch(
     uow: UnitOfWork,
     registry: IndexRegistry,
-    run: Run,
+    prompts: PromptCache,
+    run: Run | RunRef,
     size: int,
     seed: int | None,
     mode: Literal["proportional", "uniform"],
 ) -> dict[str, Any]:
-    entry = registry.get(uow.session, run)
+    """Draw a batch, syncing the index and reading problem texts from the database as needed."""
+    result = _draw(registry.get(uow.session, run), size, seed, mode)
+    ids = result.problem_ids.tolist()
+    by_id = prompts.texts(uow.session, run.dataset_id, ids)
+    return _batch_items(result, [by_id[pid] for pid in ids])
+
+
+@dataclass
+class PendingBatch:
+    """A batch drawn from memory whose missing problem texts still have to be read."""
+
+    dataset_id: int
+    result: SampleResult
+    ids: list[int]
+    texts: dict[int, Text]
+    missing: list[int]
+
+
+def draw_from_memory(
+    registry: IndexRegistry,
+    prompts: PromptCache,
+    run: RunRef,
+    size: int,
+    seed: int | None,
+    mode: Literal["proportional", "uniform"],
+) -> PendingBatch | None:
+    """Draw exactly what batch() would, from memory alone (no database access, so cheap
+    enough for the event loop); None when the index is not built or due for a sync.
+    Texts not in the cache are listed in ``missing`` for fill_texts()."""
+    entry = registry.fresh(run.id)
+    if entry is None:
+        return None
+    result = _draw(entry, size, seed, mode)
+    ids = result.problem_ids.tolist()
+    texts, missing = prompts.lookup(run.dataset_id, ids)
+    return PendingBatch(run.dataset_id, result, ids, texts, missing)
+
+
+def fill_texts(uow: UnitOfWork, prompts: PromptCache, pending: PendingBatch) -> None:
+    pending.texts.update(prompts.texts(uow.session, pending.dataset_id, pending.missing))
+    pending.missing = []
+
+
+def finish_batch(pending: PendingBatch) -> dict[str, Any]:
+    return _batch_items(pending.result, [pending.texts[pid] for pid in pending.ids])
+
+
+def _draw(entry: RunIndex, size: int, seed: int | None, mode: str) -> SampleResult:
     with entry.lock:
         result = entry.index.sample(size, rng_for(seed), mode)
         n_seen = entry.index.n_seen
     if result.available == 0:
         raise Conflict(_why_nothing_eligible(n_seen, mode))
-    ids = [int(i) for i in result.problem_ids]
-    problems = dataset_store.problems_by_ids(uow.session, ids)
-    items = []
-    for pid, w, lw, p in zip(
-        ids, result.weights, result.loss_weights, result.pass_rates, strict=True
-    ):
-        ext, prompt, answer = problems[pid]
-        items.append(
-            {
-                "problem_id": ext,
-                "prompt": prompt,
-                "answer": answer,
-                "pass_rate": _float_or_none(p),
-                "weight": float(w),
-                "loss_weight": float(lw),
-            }
+    return result
+
+
+def _batch_items(result: SampleResult, texts: list[Text]) -> dict[str, Any]:
+    # .tolist() gives plain Python numbers: far cheaper to handle than numpy scalars.
+    pass_rates = [None if p != p else p for p in result.pass_rates.tolist()]  # NaN -> None
+    items = [
+        {
+            "problem_id": text[0],
+            "prompt": text[1],
+            "answer": text[2],
+            "pass_rate": p,
+            "weight": w,
+            "loss_weight": lw,
+        }
+        for text, p, w, lw in zip(
+            texts, pass_rates, result.weights.tolist(), result.loss_weights.tolist(), strict=True
         )
+    ]
     return {"items": items, "available": int(result.available)}
 
 

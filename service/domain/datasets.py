@@ -48,13 +48,17 @@ def list_all(uow: UnitOfWork) -> list[dict[str, Any]]:
 
 
 def upsert_problems(uow: UnitOfWork, name: str, problems: list[dict[str, Any]], on_new) -> dict:
-    """Upsert by id; the last occurrence of a repeated id wins. ``on_new(dataset_id)`` runs
-    after commit so indexes pick the new problems up."""
+    """Upsert by id; the last occurrence of a repeated id wins. ``on_new(dataset_id,
+    changed=...)`` runs after commit so indexes pick the new problems up and, when existing
+    problems were overwritten, cached prompts are dropped."""
     dataset = require(uow, name)
+    store.lock_for_append(uow.session, dataset.id)
     by_id = {p["id"]: p for p in problems}
     existing = store.existing_external_ids(uow.session, dataset.id, list(by_id))
     store.upsert_problems(uow.session, dataset.id, list(by_id.values()))
-    uow.after_commit(lambda: on_new(dataset.id))
+    if existing:
+        store.bump_content_version(uow.session, dataset.id)
+    uow.after_commit(lambda: on_new(dataset.id, changed=bool(existing)))
     return {"inserted": len(by_id) - len(existing), "updated": len(existing)}
 
 

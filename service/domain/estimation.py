@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from service.curriculum.estimators import Estimator, EstimatorConfig, KernelConfig
+from service.domain.runs import RunRef
 from service.models import Run
 
 
-def estimator_for(run: Run) -> Estimator:
+def estimator_for(run: Run | RunRef) -> Estimator:
     return Estimator(
         KernelConfig(alpha=run.kernel_alpha, beta=run.kernel_beta),
         EstimatorConfig(

@@ -50,6 +50,15 @@ class IndexRegistry:
             self._sync(session, entry)
         return entry
 
+    def fresh(self, run_id: int) -> RunIndex | None:
+        """The run's index if it is built and synced within the interval, else None.
+
+        No database access: what the event loop may call without blocking on I/O."""
+        entry = self._indexes.get(run_id)
+        if entry is None or time.monotonic() - entry.synced_at >= self._sync_interval_s:
+            return None
+        return entry
+
     def refresh(self, run_id: int) -> None:
         """Pull this process's just-committed writes (called after commit)."""
         entry = self._indexes.get(run_id)
@@ -94,18 +103,27 @@ class IndexRegistry:
             return entry
 
     def _sync(self, session: Session, entry: RunIndex) -> None:
+        # Read outside the lock, so samplers (which may run on the event loop) never wait on
+        # database I/O; apply under it. Rows carry absolute values and versions only grow, so
+        # a sync that lost a race to a newer one is skipped rather than applied over it.
+        seen_version, seen_max_id = entry.version, entry.max_problem_id
+        version, _ = run_store.current_state(session, entry.run_id)
+        new_ids = dataset_store.problem_ids_after(session, entry.dataset_id, seen_max_id)
+        rows = None
+        if version > seen_version:
+            rows = stats_store.stats_since(session, entry.run_id, seen_version)
         with entry.lock:
-            version, _ = run_store.current_state(session, entry.run_id)
-            new_ids = dataset_store.problem_ids_after(
-                session, entry.dataset_id, entry.max_problem_id
-            )
             if len(new_ids):
-                entry.index.add_problems(new_ids)
-                entry.max_problem_id = int(new_ids[-1])
-            if version > entry.version:
-                ids, attempts, successes, last_step = stats_store.stats_since(
-                    session, entry.run_id, entry.version
-                )
+                try:
+                    entry.index.add_problems(new_ids)
+                except ValueError:
+                    # An id below the newest one committed late (concurrent uploads on
+                    # PostgreSQL): slots follow id order, so rebuild from the database.
+                    self.forget(entry.run_id)
+                    return
+                entry.max_problem_id = max(entry.max_problem_id, int(new_ids[-1]))
+            if rows is not None and version > entry.version:
+                ids, attempts, successes, last_step = rows
                 if len(ids):
                     entry.index.set_stats(ids, attempts, successes, last_step)
                 entry.version = version

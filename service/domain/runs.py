@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -69,6 +70,42 @@ def require(uow: UnitOfWork, name: str) -> Run:
     if run is None:
         raise NotFound(f"run {name!r} not found")
     return run
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run's immutable settings: all the batch hot path needs, cached per process (runs
+    are never renamed, re-pointed or deleted, so a cached ref cannot go stale)."""
+
+    id: int
+    name: str
+    dataset_id: int
+    kernel_alpha: float
+    kernel_beta: float
+    estimator_kind: str
+    prior_alpha: float
+    prior_beta: float
+    half_life_steps: float | None
+
+
+def require_ref(uow: UnitOfWork, name: str, cache: dict[str, RunRef]) -> RunRef:
+    """Like require(), without a database round trip once the run has been seen."""
+    ref = cache.get(name)
+    if ref is None:
+        run = require(uow, name)
+        ref = RunRef(
+            id=run.id,
+            name=run.name,
+            dataset_id=run.dataset_id,
+            kernel_alpha=run.kernel_alpha,
+            kernel_beta=run.kernel_beta,
+            estimator_kind=run.estimator_kind,
+            prior_alpha=run.prior_alpha,
+            prior_beta=run.prior_beta,
+            half_life_steps=run.half_life_steps,
+        )
+        cache[name] = ref
+    return ref
 
 
 def get(uow: UnitOfWork, name: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -93,6 +93,27 @@ def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, 
     )
     if values:
         session.execute(stmt, values)
+
+
+def lock_for_append(session: Session, dataset_id: int) -> None:
+    """Serialise problem uploads to one dataset until commit (PostgreSQL row lock; SQLite
+    serialises writers anyway). New ids then become visible in id order, which is what lets
+    indexes pull "problems with id > the last one seen" without missing a late commit."""
+    session.execute(select(Dataset.id).where(Dataset.id == dataset_id).with_for_update())
+
+
+def bump_content_version(session: Session, dataset_id: int) -> None:
+    """Existing problems were overwritten: tell prompt caches (see domain/prompt_cache.py)."""
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id)
+        .values(content_version=Dataset.content_version + 1)
+    )
+
+
+def content_version(session: Session, dataset_id: int) -> int:
+    stmt = select(Dataset.content_version).where(Dataset.id == dataset_id)
+    return int(session.scalar(stmt) or 0)
 
 
 def get_problem(session: Session, dataset_id: int, external_id: str) -> Problem | None:

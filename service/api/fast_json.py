@@ -1,0 +1,17 @@
+"""JSON responses serialised by orjson, for routes whose payload is already the schema's shape.
+
+Returning a Response skips FastAPI's response_model validation, so only use this where the
+domain layer builds plain dicts/lists/str/int/float/None exactly as the declared schema says
+(tests compare these routes against the schema).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Response
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")

@@ -1,0 +1,123 @@
+"""Batches served from memory (warm index, cached problem texts) equal the database path,
+and overwritten problems never stay stale beyond the sync interval."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.service.helpers import make_dataset, make_run, post_outcomes
+
+
+def make_client(database_url: str, **settings) -> TestClient:
+    return TestClient(create_app(Settings(database_url=database_url, **settings)))
+
+
+def seed(client: TestClient, n: int = 200) -> None:
+    make_dataset(client, n=n)
+    make_run(client)
+    outcomes = [
+        {"problem_id": f"p{i}", "attempts": 8, "successes": i % 9} for i in range(0, n, 2)
+    ]
+    assert post_outcomes(client, "run1", outcomes).status_code == 200
+
+
+def draw(client: TestClient, seed_value: int, size: int = 32, mode: str = "proportional"):
+    response = client.post(
+        "/v1/runs/run1/batches", json={"size": size, "seed": seed_value, "mode": mode}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("mode", ["proportional", "uniform"])
+def test_memory_path_serves_the_same_batches_as_the_database_path(database_url, mode):
+    with (
+        make_client(database_url, sync_interval_s=60) as warm,
+        make_client(database_url, sync_interval_s=0, prompt_cache_mb=0) as cold,
+    ):
+        seed(warm)
+        prompts = warm.app.state.ctx.prompts
+        first = [draw(warm, s, mode=mode) for s in range(5)]  # fills the cache
+        hits_before = prompts.hits
+        again = [draw(warm, s, mode=mode) for s in range(5)]
+        assert prompts.hits - hits_before == sum(len(b["items"]) for b in again)
+        assert again == first
+        assert [draw(cold, s, mode=mode) for s in range(5)] == first
+        assert cold.app.state.ctx.prompts.hits == 0  # the cache really was off there
+
+
+def test_outcomes_posted_here_reach_the_memory_path_at_once(database_url):
+    with make_client(database_url, sync_interval_s=60) as client:
+        seed(client, n=20)
+        available = draw(client, 0)["available"]
+        # p1 was unseen; p18 (0 of 8 so far, intractable) joins the frontier too.
+        fresh = [
+            {"problem_id": "p1", "attempts": 8, "successes": 4},
+            {"problem_id": "p18", "attempts": 8, "successes": 4},
+        ]
+        assert post_outcomes(client, "run1", fresh).status_code == 200
+        batch = draw(client, 0, size=100)
+        assert batch["available"] == available + 2
+        by_id = {item["problem_id"]: item for item in batch["items"]}
+        assert by_id["p1"]["pass_rate"] == 0.5
+        assert by_id["p18"]["pass_rate"] == 0.25
+
+
+def test_overwritten_prompt_is_served_at_once_by_the_process_that_wrote_it(database_url):
+    with make_client(database_url, sync_interval_s=60) as client:
+        seed(client, n=10)
+        before = draw(client, 3, size=5)
+        draw(client, 3, size=5)  # now cached
+        problems = [
+            {"id": item["problem_id"], "prompt": "new " + item["prompt"], "answer": "42"}
+            for item in before["items"]
+        ]
+        response = client.post("/v1/datasets/math/problems", json={"problems": problems})
+        assert len(problems) == 3  # p2, p4, p6 are the frontier
+        assert response.json() == {"inserted": 0, "updated": 3}
+        after = draw(client, 3, size=5)
+        assert [i["prompt"] for i in after["items"]] == [
+            "new " + i["prompt"] for i in before["items"]
+        ]
+        assert {i["answer"] for i in after["items"]} == {"42"}
+
+
+def test_another_replica_drops_overwritten_prompts_within_its_sync_interval(database_url):
+    interval = 0.3
+    with (
+        make_client(database_url, sync_interval_s=interval) as writer,
+        make_client(database_url, sync_interval_s=interval) as reader,
+    ):
+        seed(writer, n=10)
+        before = draw(reader, 5, size=5)
+        draw(reader, 5, size=5)
+        assert reader.app.state.ctx.prompts.hits > 0
+        changed = [{"id": i["problem_id"], "prompt": "edited"} for i in before["items"]]
+        writer.post("/v1/datasets/math/problems", json={"problems": changed})
+        time.sleep(interval * 1.2)
+        assert {i["prompt"] for i in draw(reader, 5, size=5)["items"]} == {"edited"}
+
+
+def test_a_tiny_cache_evicts_and_stays_correct(database_url):
+    budget_mb = 0.002  # ~2 kB: a handful of entries
+    with (
+        make_client(database_url, sync_interval_s=60, prompt_cache_mb=budget_mb) as small,
+        make_client(database_url, sync_interval_s=0, prompt_cache_mb=0) as cold,
+    ):
+        seed(small)
+        for s in range(10):
+            assert draw(small, s) == draw(cold, s)
+            assert small.app.state.ctx.prompts.nbytes <= budget_mb * 2**20
+
+
+def test_metrics_report_the_prompt_cache(client):
+    seed(client, n=10)
+    draw(client, 1, size=4)
+    text = client.get("/metrics").text
+    assert 'paced_prompt_cache{what="misses"}' in text
+    assert 'paced_prompt_cache{what="bytes"}' in text
