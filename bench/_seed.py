@@ -67,7 +67,6 @@ def seed_run(database_url: str, n: int, *, seed: int = 0, chunk: int = 20_000) -
                         "total_attempts": 8,
                         "total_successes": int(k[i]),
                         "last_step": 0,
-                        "version": 1,
                     }
                     for i in range(start, stop)
                 ],

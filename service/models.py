@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -105,28 +106,40 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Outcome(Base):
-    """Append-only log of every accepted outcome: the audit trail behind problem_stats."""
+class OutcomeBatch(Base):
+    """The outcome log: every accepted outcomes request as one row, the audit trail behind
+    problem_stats (store/outcome_log.py packs and unpacks it).
 
-    __tablename__ = "outcomes"
-    __table_args__ = (Index("ix_outcomes_run_problem", "run_id", "problem_id"),)
+    Columns are packed little-endian arrays, one entry per outcome in request order:
+    problem_ids int64 (problems.id), attempts int32, successes int32, steps int64 (-1 where
+    the client sent no step). One row per request instead of one per outcome: a per-outcome
+    row with its foreign-key checks and index entries cost more than all the rest of an
+    ingest (190 of ~500 ms per 10,000 outcomes on PostgreSQL). The problem ids were checked
+    against the dataset in the same transaction.
+    """
+
+    __tablename__ = "outcome_batches"
+    __table_args__ = (Index("ix_outcome_batches_run_version", "run_id", "version"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    problem_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("problems.id", ondelete="CASCADE")
-    )
-    attempts: Mapped[int] = mapped_column(Integer)
-    successes: Mapped[int] = mapped_column(Integer)
-    step: Mapped[int | None] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    problem_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[bytes] = mapped_column(LargeBinary)
+    successes: Mapped[bytes] = mapped_column(LargeBinary)
+    steps: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ProblemStats(Base):
-    """Per (run, problem) aggregate, maintained by increments in the ingest transaction."""
+    """Per (run, problem) aggregate, maintained by increments in the ingest transaction.
+
+    No write version here: replicas find what changed through outcome_batches (indexed by
+    version) instead. An indexed version column made every update move an index entry,
+    which cost PostgreSQL ingest 30%."""
 
     __tablename__ = "problem_stats"
-    __table_args__ = (Index("ix_problem_stats_run_version", "run_id", "version"),)
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     problem_id: Mapped[int] = mapped_column(
@@ -138,7 +151,6 @@ class ProblemStats(Base):
     total_attempts: Mapped[int] = mapped_column(BigInteger)
     total_successes: Mapped[int] = mapped_column(BigInteger)
     last_step: Mapped[int] = mapped_column(BigInteger)
-    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class IdempotencyKey(Base):

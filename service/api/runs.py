@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, status
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from service.api import schemas
@@ -49,7 +50,10 @@ def post_outcomes(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ):
     check_items(ctx.settings, "outcomes", len(body.outcomes))
-    items = body.model_dump()["outcomes"]  # one call: per-item dumps cost 5x more
+    items = body.outcomes  # plain dicts (OutcomeIn is a TypedDict)
+    errors = schemas.successes_within_attempts(items)
+    if errors:
+        raise RequestValidationError(errors)
     with ctx.transaction() as uow:
         result = outcomes.ingest(
             uow, runs.require(uow, run), items, idempotency_key, ctx.registry.refresh

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
@@ -93,17 +94,31 @@ class RunList(BaseModel):
     items: list[RunOut]
 
 
-class OutcomeIn(Request):
+class OutcomeIn(TypedDict):
+    """One outcome. A TypedDict, not a model: validating 10,000 of these is 5x cheaper and
+    the route gets plain dicts. successes <= attempts is checked over the whole list by
+    successes_within_attempts() (a per-item Python validator cost more than the rest)."""
+
+    __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
     problem_id: Annotated[str, Field(min_length=1, max_length=256)]
     attempts: Annotated[int, Field(ge=1, le=1_000_000)]
     successes: Annotated[int, Field(ge=0, le=1_000_000)]
-    step: Annotated[int, Field(ge=0, le=INT63)] | None = None
+    step: NotRequired[Annotated[int, Field(ge=0, le=INT63)] | None]
 
-    @model_validator(mode="after")
-    def _successes_within_attempts(self) -> OutcomeIn:
-        if self.successes > self.attempts:
-            raise ValueError(f"successes ({self.successes}) must be <= attempts ({self.attempts})")
-        return self
+
+def successes_within_attempts(outcomes: list[OutcomeIn]) -> list[dict[str, Any]]:
+    """Validation errors (FastAPI's shape, located at the item) where successes > attempts."""
+    return [
+        {
+            "type": "value_error",
+            "loc": ("body", "outcomes", i),
+            "msg": f"Value error, successes ({o['successes']}) must be <= attempts "
+            f"({o['attempts']})",
+            "input": o,
+        }
+        for i, o in enumerate(outcomes)
+        if o["successes"] > o["attempts"]
+    ]
 
 
 class OutcomesPost(Request):

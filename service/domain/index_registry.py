@@ -1,7 +1,8 @@
 """Per-run in-memory sampling indexes, kept in step with the database.
 
 The database is the source of truth. An index is built in bulk on first use, then kept
-current by pulling ``problem_stats`` rows whose version is newer than the last one seen:
+current by re-reading the ``problem_stats`` rows of problems that outcome requests newer than
+the last version seen touched (found through ``outcome_batches``, indexed by version):
 right after this process commits outcomes, and at most ``sync_interval_s`` apart for writes
 made by other replicas. Rows carry absolute values, so applying one twice is harmless.
 """
@@ -18,6 +19,7 @@ from service.curriculum.index import SamplingIndex
 from service.domain.estimation import estimator_for
 from service.models import Run
 from service.store import datasets as dataset_store
+from service.store import outcome_log
 from service.store import runs as run_store
 from service.store import stats as stats_store
 
@@ -87,7 +89,7 @@ class IndexRegistry:
             # which is harmless because they carry absolute values.
             version, _ = run_store.current_state(session, run.id)
             problem_ids = dataset_store.problem_ids_after(session, run.dataset_id, 0)
-            stat_ids, attempts, successes, last_step = stats_store.stats_since(session, run.id, -1)
+            stat_ids, attempts, successes, last_step = stats_store.all_stats(session, run.id)
             index = SamplingIndex.build(
                 problem_ids, estimator_for(run), stat_ids, attempts, successes, last_step
             )
@@ -111,7 +113,8 @@ class IndexRegistry:
         new_ids = dataset_store.problem_ids_after(session, entry.dataset_id, seen_max_id)
         rows = None
         if version > seen_version:
-            rows = stats_store.stats_since(session, entry.run_id, seen_version)
+            touched = outcome_log.problem_ids_since(session, entry.run_id, seen_version)
+            rows = stats_store.stats_of(session, entry.run_id, touched)
         with entry.lock:
             if len(new_ids):
                 try:

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from service.db import UnitOfWork
 from service.errors import Conflict, IdempotentReplay, InvalidItems
 from service.models import Run
 from service.store import datasets as dataset_store
+from service.store import outcome_log
 from service.store import runs as run_store
 from service.store import stats as stats_store
 
 
 def body_hash(outcomes: Sequence[dict[str, Any]]) -> str:
-    canonical = json.dumps(list(outcomes), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Digest of the canonical body (sorted keys, compact; an absent step = a null step)."""
+    canonical = [o if "step" in o else {**o, "step": None} for o in outcomes]
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def aggregate(
@@ -101,7 +103,7 @@ def ingest(
         dtype=np.int64,
         count=len(outcomes),
     )
-    stats_store.append_outcomes(
+    outcome_log.append(
         session,
         run.id,
         version,
@@ -117,7 +119,7 @@ def ingest(
         steps,
         run.half_life_steps,
     )
-    stats_store.upsert_stats(session, run.id, version, aggregated, run.half_life_steps)
+    stats_store.upsert_stats(session, run.id, aggregated, run.half_life_steps)
     response = {"accepted": len(outcomes)}
     if idempotency_key is not None:
         stats_store.insert_idempotency(session, run.id, idempotency_key, digest, response)

@@ -20,6 +20,11 @@ def fetch_columns(session: Session, stmt: Executable, dtypes: Sequence[type]) ->
     result = session.connection().execute(stmt)
     rows = result.cursor.fetchall()
     result.close()
+    return rows_to_columns(rows, dtypes)
+
+
+def rows_to_columns(rows: Sequence[tuple], dtypes: Sequence[type]) -> list[np.ndarray]:
+    """Plain DBAPI tuples -> one numpy array per column."""
     if not rows:
         return [np.empty(0, dtype=dtype) for dtype in dtypes]
     columns = zip(*rows, strict=True)

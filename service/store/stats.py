@@ -1,4 +1,4 @@
-"""Outcome log, per-problem aggregates and idempotency records."""
+"""Per-problem aggregates (problem_stats) and idempotency records."""
 
 from __future__ import annotations
 
@@ -6,56 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.models import IdempotencyKey, Problem, ProblemStats
-from service.store.bulk import chunks, fetch_columns
+from service.store.bulk import chunks, fetch_columns, rows_to_columns
 
 CHUNK = 2000
-
-
-def _executemany(session: Session, sql: str, rows: list[tuple]) -> None:
-    """Hand a list of tuples straight to the driver's executemany.
-
-    Ingest is the hot write path: SQLAlchemy's per-row parameter processing costs more than
-    the database work for 10,000-row requests. ``sql`` uses ``?`` markers; psycopg wants
-    ``%s``. Both dialects share the INSERT ... ON CONFLICT syntax used here.
-    """
-    if not rows:
-        return
-    if session.bind.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    session.connection().exec_driver_sql(sql, rows)
-
-
-def append_outcomes(
-    session: Session,
-    run_id: int,
-    version: int,
-    problem_ids: np.ndarray,
-    attempts: np.ndarray,
-    successes: np.ndarray,
-    steps: Sequence[int | None],
-) -> None:
-    """Append to the outcome log (``steps`` keeps None where the client sent no step)."""
-    rows = list(
-        zip(
-            [run_id] * len(problem_ids),
-            problem_ids.tolist(),
-            attempts.tolist(),
-            successes.tolist(),
-            steps,
-            [version] * len(problem_ids),
-            strict=True,
-        )
-    )
-    _executemany(
-        session,
-        "INSERT INTO outcomes (run_id, problem_id, attempts, successes, step, version) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        rows,
-    )
 
 
 # Effective counts merge with the stored ones: with a half-life, the side with the older
@@ -69,22 +27,29 @@ _DECAY_MERGE = """CASE WHEN excluded.last_step >= problem_stats.last_step
     END"""
 _PLAIN_MERGE = "problem_stats.{col} + excluded.{col}"
 _UPSERT_STATS = """INSERT INTO problem_stats
-    (run_id, problem_id, attempts, successes, total_attempts, total_successes, last_step, version)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    (run_id, problem_id, attempts, successes, total_attempts, total_successes, last_step)
+    {source}
     ON CONFLICT (run_id, problem_id) DO UPDATE SET
     attempts = {attempts},
     successes = {successes},
     total_attempts = problem_stats.total_attempts + excluded.total_attempts,
     total_successes = problem_stats.total_successes + excluded.total_successes,
     last_step = CASE WHEN excluded.last_step > problem_stats.last_step
-        THEN excluded.last_step ELSE problem_stats.last_step END,
-    version = excluded.version"""
+        THEN excluded.last_step ELSE problem_stats.last_step END"""
+
+
+# SQLite: executemany of one VALUES row (in-process, so per-row calls are cheap).
+# PostgreSQL: one statement over arrays, not 10,000 round trips through the pipeline.
+_SQLITE_SOURCE = "VALUES (?, ?, ?, ?, ?, ?, ?)"
+_PG_SOURCE = """SELECT %s, u.p, u.a, u.s, u.ta, u.ts, u.l FROM unnest(
+        %s::bigint[], %s::float8[], %s::float8[], %s::bigint[], %s::bigint[], %s::bigint[]
+    ) AS u(p, a, s, ta, ts, l)
+    WHERE true"""
 
 
 def upsert_stats(
     session: Session,
     run_id: int,
-    version: int,
     aggregated: dict[str, np.ndarray],
     half_life_steps: float | None,
 ) -> None:
@@ -100,21 +65,28 @@ def upsert_stats(
         # A float literal formatted by us (validated finite > 0), not user text.
         h = repr(float(half_life_steps))
         merge = {col: _DECAY_MERGE.format(col=col, h=h) for col in ("attempts", "successes")}
-    n = len(aggregated["problem_id"])
-    rows = list(
-        zip(
-            [run_id] * n,
-            aggregated["problem_id"].tolist(),
-            aggregated["attempts"].tolist(),
-            aggregated["successes"].tolist(),
-            aggregated["total_attempts"].tolist(),
-            aggregated["total_successes"].tolist(),
-            aggregated["last_step"].tolist(),
-            [version] * n,
-            strict=True,
+    columns = [
+        aggregated[name].tolist()
+        for name in (
+            "problem_id",
+            "attempts",
+            "successes",
+            "total_attempts",
+            "total_successes",
+            "last_step",
         )
-    )
-    _executemany(session, _UPSERT_STATS.format(**merge), rows)
+    ]
+    if not columns[0]:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        sql = _UPSERT_STATS.format(source=_PG_SOURCE, **merge)
+        connection.exec_driver_sql(sql, (run_id, *columns))
+        return
+    n = len(columns[0])
+    rows = list(zip([run_id] * n, *columns, strict=True))
+    sql = _UPSERT_STATS.format(source=_SQLITE_SOURCE, **merge)
+    connection.exec_driver_sql(sql, rows)
 
 
 STAT_COLUMNS = (
@@ -126,12 +98,30 @@ STAT_COLUMNS = (
 STAT_DTYPES = (np.int64, np.float64, np.float64, np.int64)
 
 
-def stats_since(session: Session, run_id: int, after_version: int) -> list[np.ndarray]:
-    """[problem_id, attempts, successes, last_step] columns of rows written after a version."""
-    stmt = select(*STAT_COLUMNS).where(
-        ProblemStats.run_id == run_id, ProblemStats.version > after_version
-    )
+def all_stats(session: Session, run_id: int) -> list[np.ndarray]:
+    """[problem_id, attempts, successes, last_step] columns of every row of the run."""
+    stmt = select(*STAT_COLUMNS).where(ProblemStats.run_id == run_id)
     return fetch_columns(session, stmt, STAT_DTYPES)
+
+
+def stats_of(session: Session, run_id: int, problem_ids: np.ndarray) -> list[np.ndarray]:
+    """The same columns for the given problems (those with a row), one statement."""
+    if len(problem_ids) == 0:
+        return [np.empty(0, dtype=dtype) for dtype in STAT_DTYPES]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        sql = (
+            "SELECT problem_id, attempts, successes, last_step FROM problem_stats "
+            "WHERE run_id = %s AND problem_id = ANY(%s)"
+        )
+        params: tuple = (run_id, np.asarray(problem_ids).tolist())
+    else:
+        sql = (
+            "SELECT s.problem_id, s.attempts, s.successes, s.last_step FROM json_each(?) AS j "
+            "CROSS JOIN problem_stats AS s WHERE s.run_id = ? AND s.problem_id = j.value"
+        )
+        params = (orjson.dumps(np.asarray(problem_ids).tolist()).decode(), run_id)
+    return rows_to_columns(connection.exec_driver_sql(sql, params).fetchall(), STAT_DTYPES)
 
 
 def stats_for_problem(session: Session, run_id: int, problem_id: int) -> ProblemStats | None:

@@ -20,9 +20,7 @@ def make_client(database_url: str, **settings) -> TestClient:
 def seed(client: TestClient, n: int = 200) -> None:
     make_dataset(client, n=n)
     make_run(client)
-    outcomes = [
-        {"problem_id": f"p{i}", "attempts": 8, "successes": i % 9} for i in range(0, n, 2)
-    ]
+    outcomes = [{"problem_id": f"p{i}", "attempts": 8, "successes": i % 9} for i in range(0, n, 2)]
     assert post_outcomes(client, "run1", outcomes).status_code == 200
 
 

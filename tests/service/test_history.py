@@ -243,7 +243,6 @@ def build_large_run(app, n: int) -> None:
                     "total_attempts": 8,
                     "total_successes": int(k),
                     "last_step": int(t),
-                    "version": 1,
                 }
                 for i, (k, t) in enumerate(zip(successes, steps, strict=True))
             ],

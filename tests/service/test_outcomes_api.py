@@ -165,3 +165,36 @@ def test_outcome_without_step_counts_at_the_runs_current_step(client):
     got = stats(client, "decay", "p0")
     assert got["last_step"] == 6
     assert got["pass_rate"] == pytest.approx(1.0 / 5.0)  # 4*2^-2 = 1 success of 5
+
+
+def test_outcome_log_keeps_every_accepted_outcome_once_in_order(client, ids):
+    from service.store import outcome_log
+    from service.store import runs as run_store
+
+    first = [
+        {"problem_id": ids[1], "attempts": 8, "successes": 3, "step": 4},
+        {"problem_id": ids[0], "attempts": 2, "successes": 0},
+    ]
+    second = [{"problem_id": ids[1], "attempts": 1, "successes": 1, "step": 5}]
+    assert post_outcomes(client, "run1", first, key="a").status_code == 200
+    assert post_outcomes(client, "run1", first, key="a").status_code == 200  # replay
+    assert post_outcomes(client, "run1", second).status_code == 200
+    bad = [{"problem_id": ids[2], "attempts": 1, "successes": 0}, {"problem_id": "nope"}]
+    assert post_outcomes(client, "run1", bad).status_code == 422  # rejected: not logged
+
+    ctx = client.app.state.ctx
+    with ctx.session_factory() as session:
+        log = outcome_log.read(session, run_store.get_by_name(session, "run1").id)
+        ids_by_pk = {v: k for k, v in _ids_for(session, ids).items()}
+    assert [ids_by_pk[p] for p in log["problem_ids"].tolist()] == [ids[1], ids[0], ids[1]]
+    assert log["attempts"].tolist() == [8, 2, 1]
+    assert log["successes"].tolist() == [3, 0, 1]
+    assert log["steps"].tolist() == [4, outcome_log.NO_STEP, 5]
+    assert log["version"].tolist()[0] < log["version"].tolist()[2]
+
+
+def _ids_for(session, external_ids):
+    from service.store import datasets as dataset_store
+
+    dataset = dataset_store.get_by_name(session, "math")
+    return dataset_store.ids_for_external(session, dataset.id, external_ids)
