@@ -57,16 +57,7 @@ def problem_count(session: Session, dataset_id: int) -> int:
 def existing_external_ids(
     session: Session, dataset_id: int, external_ids: Sequence[str]
 ) -> set[str]:
-    found: set[str] = set()
-    for part in chunks(list(external_ids), CHUNK):
-        found.update(
-            session.scalars(
-                select(Problem.external_id).where(
-                    Problem.dataset_id == dataset_id, Problem.external_id.in_(part)
-                )
-            )
-        )
-    return found
+    return set(ids_for_external(session, dataset_id, external_ids))
 
 
 def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, Any]]) -> None:
@@ -132,7 +123,10 @@ def ids_for_external(
         return {}
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        sql = "SELECT external_id, id FROM problems WHERE dataset_id = %s AND external_id = ANY(%s)"
+        sql = (
+            "SELECT external_id, id FROM problems "
+            "WHERE dataset_id = %s AND external_id = ANY(%s::text[])"
+        )
         return dict(connection.exec_driver_sql(sql, (dataset_id, list(external_ids))).fetchall())
     # SQLite: CROSS JOIN pins json_each as the outer loop, so each id is one index probe.
     sql = (
