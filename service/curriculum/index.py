@@ -262,7 +262,7 @@ class SamplingIndex:
         try:
             for _ in range(MAX_ROUNDS):
                 need = take - got
-                new = _first_appearances(self._tree.draw(need + need // 8 + 8, rng))[:need]
+                new = self._tree.draw_first_appearances(need + need // 8 + 8, rng)[:need]
                 parts.append(new)
                 got += len(new)
                 if got >= take:

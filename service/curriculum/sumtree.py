@@ -137,6 +137,29 @@ class SumTree:
         """size i.i.d. slots with probability leaf / total (with replacement)."""
         return self.descend(rng.random(size) * self.total())[0]
 
+    def draw_first_appearances(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """The distinct slots of `size` i.i.d. draws, in order of first appearance: exactly
+        de-duplicating draw(size, rng) (same rng stream, same result), about a third cheaper.
+
+        The targets are descended in sorted order (memory access in address order, and the
+        leaves come out sorted, so repeats are adjacent and need no np.unique); positions
+        are then mapped back to draw order.
+        """
+        if size <= 0:
+            return np.empty(0, dtype=np.int64)
+        u = rng.random(size) * self.total()
+        order = np.argsort(u, kind="stable")
+        slots = self.descend(u[order])[0]
+        if np.any(slots[1:] < slots[:-1]):
+            # Only the rare rounding fix-up in descend() can break monotonicity.
+            sequence = np.empty_like(slots)
+            sequence[order] = slots
+            _, first = np.unique(sequence, return_index=True)
+            return sequence[np.sort(first)]
+        starts = np.flatnonzero(np.append(True, slots[1:] != slots[:-1]))
+        first_position = np.minimum.reduceat(order, starts)
+        return slots[starts][np.argsort(first_position)]
+
     def positive_leaves(self) -> np.ndarray:
         """Sorted slots with a positive leaf, found top-down: O(k log N) for k such leaves."""
         nodes = np.ones(1 if self.tree[1] > 0 else 0, dtype=np.int64)

@@ -94,3 +94,21 @@ def test_descend_returns_the_leaf_holding_each_target_and_its_remainder():
     slots, rem = tree.descend(np.array([0.0, 0.5, 1.0, 2.9, 3.0, 5.99]))
     np.testing.assert_array_equal(slots, [0, 0, 2, 2, 5, 5])
     np.testing.assert_allclose(rem, [0.0, 0.5, 0.0, 1.9, 0.0, 2.99])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    leaves=st.lists(
+        st.one_of(st.just(0.0), st.floats(1e-6, 10.0)), min_size=1, max_size=300
+    ).filter(lambda v: sum(v) > 0),
+    size=st.integers(1, 600),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_draw_first_appearances_equals_deduplicating_draw(leaves, size, seed):
+    tree = SumTree.from_leaves(np.array(leaves))
+    sequence = tree.draw(size, np.random.default_rng(seed))
+    _, first = np.unique(sequence, return_index=True)
+    expected = sequence[np.sort(first)]
+    got = tree.draw_first_appearances(size, np.random.default_rng(seed))
+    assert got.tolist() == expected.tolist()
+    assert np.all(np.array(leaves)[got] > 0)
