@@ -32,7 +32,8 @@ class RunIndex:
     version: int
     max_problem_id: int
     synced_at: float
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # guards the index
+    sync_lock: threading.Lock = field(default_factory=threading.Lock)  # one sync at a time
 
 
 class IndexRegistry:
@@ -49,7 +50,16 @@ class IndexRegistry:
         if entry is None:
             entry = self._build_once(session, run)
         elif time.monotonic() - entry.synced_at >= self._sync_interval_s:
-            self._sync(session, entry)
+            if self._sync_interval_s <= 0:
+                with entry.sync_lock:  # "always current": wait for any sync in flight
+                    self._sync(session, entry)
+            elif entry.sync_lock.acquire(blocking=False):
+                try:
+                    self._sync(session, entry)
+                finally:
+                    entry.sync_lock.release()
+            # else another request is syncing this index right now: serve what we have
+            # rather than pile up 30 identical syncs (staleness stays ~ the interval).
         return entry
 
     def fresh(self, run_id: int) -> RunIndex | None:
@@ -57,16 +67,22 @@ class IndexRegistry:
 
         No database access: what the event loop may call without blocking on I/O."""
         entry = self._indexes.get(run_id)
-        if entry is None or time.monotonic() - entry.synced_at >= self._sync_interval_s:
+        if entry is None:
             return None
-        return entry
+        if time.monotonic() - entry.synced_at < self._sync_interval_s:
+            return entry
+        if self._sync_interval_s > 0 and entry.sync_lock.locked():
+            return entry  # a sync is under way in another thread (see get())
+        return None
 
     def refresh(self, run_id: int) -> None:
         """Pull this process's just-committed writes (called after commit)."""
         entry = self._indexes.get(run_id)
         if entry is None:
             return
-        with self._session_factory() as session:
+        # Blocking: this process's own commit must be visible to its next batch, and a sync
+        # already in flight may have read the database before that commit.
+        with entry.sync_lock, self._session_factory() as session:
             self._sync(session, entry)
 
     def invalidate_dataset(self, dataset_id: int) -> None:
