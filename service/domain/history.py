@@ -119,8 +119,10 @@ class HistoryRecordingRegistry(IndexRegistry):
         self._run_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def refresh(self, run_id: int) -> None:
-        super().refresh(run_id)
+    def refresh(
+        self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None
+    ) -> None:
+        super().refresh(run_id, version, rows)
         try:
             self.record(run_id)
         except Exception:  # the outcomes are committed: a lost snapshot must not fail them

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.index import SamplingIndex
@@ -75,15 +76,38 @@ class IndexRegistry:
             return entry  # a sync is under way in another thread (see get())
         return None
 
-    def refresh(self, run_id: int) -> None:
-        """Pull this process's just-committed writes (called after commit)."""
+    def refresh(
+        self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None
+    ) -> None:
+        """Make this process's just-committed write visible (called after commit).
+
+        ``rows``: the merged problem_stats rows that write produced, at run ``version``. When
+        the index is exactly one version behind, they are the whole delta and are applied
+        without a database round trip; otherwise (another writer in between, problems this
+        index has not seen) it syncs from the database.
+        """
         entry = self._indexes.get(run_id)
         if entry is None:
             return
         # Blocking: this process's own commit must be visible to its next batch, and a sync
         # already in flight may have read the database before that commit.
-        with entry.sync_lock, self._session_factory() as session:
-            self._sync(session, entry)
+        with entry.sync_lock:
+            if rows is not None and version is not None and self._apply_own(entry, version, rows):
+                return
+            with self._session_factory() as session:
+                self._sync(session, entry)
+
+    @staticmethod
+    def _apply_own(entry: RunIndex, version: int, rows: list[np.ndarray]) -> bool:
+        ids, attempts, successes, last_step = rows
+        with entry.lock:
+            if entry.version != version - 1:
+                return False
+            if np.any(entry.index.slots_of(ids) < 0):
+                return False  # problems added by another process: a full sync adds them
+            entry.index.set_stats(ids, attempts, successes, last_step)
+            entry.version = version
+        return True
 
     def invalidate_dataset(self, dataset_id: int) -> None:
         """New problems were committed: the next use of each run on it syncs first."""

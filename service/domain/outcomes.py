@@ -72,7 +72,7 @@ def ingest(
     run: Run,
     outcomes: Sequence[dict[str, Any]],
     idempotency_key: str | None,
-    on_committed: Callable[[int], None],
+    on_committed: Callable[[int, int, list[np.ndarray]], None],
 ) -> dict[str, Any]:
     session = uow.session
     digest = body_hash(outcomes)
@@ -119,9 +119,10 @@ def ingest(
         steps,
         run.half_life_steps,
     )
-    stats_store.upsert_stats(session, run.id, aggregated, run.half_life_steps)
+    merged = stats_store.upsert_stats(session, run.id, aggregated, run.half_life_steps)
     response = {"accepted": len(outcomes)}
     if idempotency_key is not None:
         stats_store.insert_idempotency(session, run.id, idempotency_key, digest, response)
-    uow.after_commit(lambda: on_committed(run.id))
+    # The merged rows let this process's index apply its own write without re-reading it.
+    uow.after_commit(lambda: on_committed(run.id, version, merged))
     return response

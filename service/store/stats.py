@@ -35,16 +35,29 @@ _UPSERT_STATS = """INSERT INTO problem_stats
     total_attempts = problem_stats.total_attempts + excluded.total_attempts,
     total_successes = problem_stats.total_successes + excluded.total_successes,
     last_step = CASE WHEN excluded.last_step > problem_stats.last_step
-        THEN excluded.last_step ELSE problem_stats.last_step END"""
+        THEN excluded.last_step ELSE problem_stats.last_step END
+    RETURNING problem_id, attempts, successes, last_step"""
 
 
-# SQLite: executemany of one VALUES row (in-process, so per-row calls are cheap).
-# PostgreSQL: one statement over arrays, not 10,000 round trips through the pipeline.
-_SQLITE_SOURCE = "VALUES (?, ?, ?, ?, ?, ?, ?)"
+# One statement over the whole request on both databases (PostgreSQL: arrays, not 10,000
+# round trips; SQLite: a JSON array parsed in C), so that RETURNING can hand back the
+# merged rows. `WHERE true` is SQLite's required disambiguation of an upsert from SELECT.
+_SQLITE_SOURCE = """SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
+        j.value ->> 4, j.value ->> 5 FROM json_each(?) AS j
+    WHERE true"""
 _PG_SOURCE = """SELECT %s, u.p, u.a, u.s, u.ta, u.ts, u.l FROM unnest(
         %s::bigint[], %s::float8[], %s::float8[], %s::bigint[], %s::bigint[], %s::bigint[]
     ) AS u(p, a, s, ta, ts, l)
     WHERE true"""
+
+
+STAT_COLUMNS = (
+    ProblemStats.problem_id,
+    ProblemStats.attempts,
+    ProblemStats.successes,
+    ProblemStats.last_step,
+)
+STAT_DTYPES = (np.int64, np.float64, np.float64, np.int64)
 
 
 def upsert_stats(
@@ -52,8 +65,9 @@ def upsert_stats(
     run_id: int,
     aggregated: dict[str, np.ndarray],
     half_life_steps: float | None,
-) -> None:
-    """Merge pre-aggregated per-problem deltas into problem_stats with SQL increments.
+) -> list[np.ndarray]:
+    """Merge pre-aggregated per-problem deltas into problem_stats with SQL increments;
+    returns the merged rows as [problem_id, attempts, successes, last_step] columns.
 
     ``aggregated`` holds one entry per distinct problem (PostgreSQL rejects an upsert that
     touches a row twice): problem_id, attempts/successes (effective at last_step), raw
@@ -77,25 +91,15 @@ def upsert_stats(
         )
     ]
     if not columns[0]:
-        return
+        return [np.empty(0, dtype=dtype) for dtype in STAT_DTYPES]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         sql = _UPSERT_STATS.format(source=_PG_SOURCE, **merge)
-        connection.exec_driver_sql(sql, (run_id, *columns))
-        return
-    n = len(columns[0])
-    rows = list(zip([run_id] * n, *columns, strict=True))
-    sql = _UPSERT_STATS.format(source=_SQLITE_SOURCE, **merge)
-    connection.exec_driver_sql(sql, rows)
-
-
-STAT_COLUMNS = (
-    ProblemStats.problem_id,
-    ProblemStats.attempts,
-    ProblemStats.successes,
-    ProblemStats.last_step,
-)
-STAT_DTYPES = (np.int64, np.float64, np.float64, np.int64)
+        params: tuple = (run_id, *columns)
+    else:
+        sql = _UPSERT_STATS.format(source=_SQLITE_SOURCE, **merge)
+        params = (run_id, orjson.dumps(list(zip(*columns, strict=True))).decode())
+    return rows_to_columns(connection.exec_driver_sql(sql, params).fetchall(), STAT_DTYPES)
 
 
 def all_stats(session: Session, run_id: int) -> list[np.ndarray]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.domain import runs as runs_domain
 from service.settings import Settings
 from tests.service.helpers import make_dataset, make_run, post_outcomes
 
@@ -119,3 +121,41 @@ def test_metrics_report_the_prompt_cache(client):
     text = client.get("/metrics").text
     assert 'paced_prompt_cache{what="misses"}' in text
     assert 'paced_prompt_cache{what="bytes"}' in text
+
+
+def _index_state(client: TestClient) -> dict:
+    ctx = client.app.state.ctx
+    with ctx.transaction() as uow:
+        ref = runs_domain.require_ref(uow, "run1", ctx.run_refs)
+        entry = ctx.registry.get(uow.session, ref)
+    with entry.lock:
+        index = entry.index
+        state = index.stats_of(index._ids)
+    return {k: np.asarray(v).tolist() for k, v in state.items()}
+
+
+def test_own_writes_applied_from_returned_rows_equal_a_rebuild(database_url):
+    spec = {"estimator": {"kind": "posterior", "half_life_steps": 3.0}}
+    with (
+        make_client(database_url, sync_interval_s=60) as writer,
+        make_client(database_url, sync_interval_s=60) as other,
+    ):
+        make_dataset(writer, n=30)
+        make_run(writer, **spec)
+        rng = np.random.default_rng(0)
+        draw(writer, 0)  # the writer's index exists before its writes
+        for step in range(6):
+            outcomes = [
+                {"problem_id": f"p{i}", "attempts": 4, "successes": int(k), "step": step}
+                for i, k in zip(rng.integers(0, 30, 25), rng.integers(0, 5, 25), strict=True)
+            ]
+            poster = other if step == 3 else writer  # one write the writer must sync
+            assert post_outcomes(poster, "run1", outcomes).status_code == 200
+        with make_client(database_url, sync_interval_s=60) as fresh:
+            expected = _index_state(fresh)
+        got = _index_state(writer)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        np.testing.assert_allclose(
+            np.array(got[key], dtype=float), np.array(expected[key], dtype=float), rtol=1e-12
+        )
