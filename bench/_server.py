@@ -44,7 +44,7 @@ def pg_database():
 
 @contextlib.contextmanager
 def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | None = None):
-    """Migrate, then run uvicorn with `workers` processes; yields the base URL."""
+    """Migrate, then run `paced serve` with `workers` processes; yields the base URL."""
     from service import migrate
 
     migrate.upgrade(database_url)
@@ -54,21 +54,18 @@ def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | 
         {"PYTHONPATH": str(ROOT), "PACED_DATABASE_URL": database_url, "PACED_LOG_LEVEL": "warning"}
     )
     env.update(extra_env or {})
+    # `paced serve --workers N`: one SO_REUSEPORT socket per worker (service/workers.py).
     cmd = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "--factory",
-        "service.app:create_app",
+        "service.cli",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
     ]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env)
     url = f"http://127.0.0.1:{port}"

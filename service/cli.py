@@ -29,6 +29,10 @@ def _serve(args: argparse.Namespace) -> int:
             args.host,
         )
     migrate.upgrade(settings.database_url)
+    if args.workers > 1:
+        from service import workers
+
+        return workers.serve(args.workers, args.host, args.port, overrides, args.graceful_timeout)
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -73,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="seconds in-flight requests get on SIGTERM",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes, each with its own SO_REUSEPORT socket (try one per core)",
     )
     serve.set_defaults(func=_serve)
 
