@@ -84,6 +84,18 @@ def wipe(url: str) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty, unmigrated database of each backend, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'paced.db'}"
+        return
+    server_url = request.getfixturevalue("postgres_server_url")
+    url = create_pg_database(server_url)
+    yield url
+    drop_pg_database(server_url, url)
+
+
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> str:
     name = "pg_database_url" if request.param == "postgres" else "sqlite_database_url"
     url = request.getfixturevalue(name)

@@ -7,20 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from tests.reliability.servers import Server
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty, unmigrated database (`paced serve` migrates it), dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'paced.db'}"
-        return
-    server_url = request.getfixturevalue("postgres_server_url")
-    url = create_pg_database(server_url)
-    yield url
-    drop_pg_database(server_url, url)
 
 
 @pytest.fixture

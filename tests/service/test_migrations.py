@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from service import migrate
 from service.db import normalise_url
 from service.models import Base
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database
 
 
 def assert_upgrades_cleanly(url: str) -> None:
@@ -89,21 +89,10 @@ def _seed_0004(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def empty_database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    url = create_pg_database(server)
-    yield url
-    drop_pg_database(server, url)
-
-
-def test_0005_packs_the_per_outcome_log_and_the_downgrade_restores_it(empty_database_url):
+def test_0005_packs_the_per_outcome_log_and_the_downgrade_restores_it(backend_url):
     from service.store import outcome_log
 
-    url = empty_database_url
+    url = backend_url
     _seed_0004(url)
     migrate.upgrade(url)
     engine = create_engine(normalise_url(url))

@@ -28,19 +28,24 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> Non
     raise TimeoutError("server did not become healthy")
 
 
-@pytest.fixture
-def served(tmp_path: Path):
+def start_serve(workdir: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`paced serve` on a free port in workdir, without any PACED_ setting from outside."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        cwd=tmp_path,
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), *args],
+        cwd=workdir,
         env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    proc, url = start_serve(tmp_path)
     try:
         wait_healthy(url, proc)
         yield url, tmp_path
@@ -89,17 +94,7 @@ def test_serve_creates_sqlite_db_and_serves_the_api(served):
 
 def test_serve_with_workers_spreads_connections_and_stops_cleanly(tmp_path):
     """--workers 2: two processes with their own SO_REUSEPORT sockets, one database."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_serve(tmp_path, "--workers", "2")
     try:
         wait_healthy(url, proc)
         # Fresh connections are hashed across both workers' sockets: see two process ids
