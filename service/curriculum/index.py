@@ -256,23 +256,25 @@ class SamplingIndex:
         if 2 * take > self._n_positive:
             # Rejection of repeats would waste most draws: use exact keys over positives.
             return self._exact_successive(take, rng)
-        parts: list[np.ndarray] = []
-        saved: list[tuple[np.ndarray, np.ndarray]] = []
-        got = 0
+        new = self._tree.draw_first_appearances(take + take // 8 + 8, rng)
+        if len(new) >= take:
+            return new[:take]  # the usual case at scale: one round, nothing to zero/restore
+        parts, saved, got = [new], [], len(new)
         try:
             for _ in range(MAX_ROUNDS):
+                # Later draws must be conditioned on what was already picked: zero those
+                # leaves for the rest of this call (restored below), which keeps it exact.
+                saved.append((new, self._tree.leaves[new].copy()))
+                self._tree.update(new, 0.0)
+                if len(parts) == MAX_ROUNDS:
+                    parts.append(self._exact_successive(take - got, rng))
+                    break
                 need = take - got
                 new = self._tree.draw_first_appearances(need + need // 8 + 8, rng)[:need]
                 parts.append(new)
                 got += len(new)
                 if got >= take:
                     break
-                # Later draws must be conditioned on what was already picked: zero those
-                # leaves for the rest of this call (restored below), which keeps it exact.
-                saved.append((new, self._tree.leaves[new].copy()))
-                self._tree.update(new, 0.0)
-            else:
-                parts.append(self._exact_successive(take - got, rng))
         finally:
             for slots, values in reversed(saved):
                 self._tree.update(slots, values)

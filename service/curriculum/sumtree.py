@@ -98,7 +98,11 @@ class SumTree:
         instead of ~5 per level.
         Targets beyond the total are clamped to the last positive leaf.
         """
-        u = np.array(targets, dtype=np.float64)
+        return self._descend(np.array(targets, dtype=np.float64))  # a copy: _descend writes
+
+    def _descend(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """descend() on a float64 array it may overwrite."""
+        targets = u.copy()  # for the rare careful re-descent below
         top = min(TOP_LEVELS, self.depth)
         if self._top_prefix is None:
             self._top_prefix = np.concatenate(([0.0], np.cumsum(self.tree[1 << top : 2 << top])))
@@ -119,7 +123,8 @@ class SumTree:
         if np.any(bad) and self.tree[1] > 0:
             # Rounding pushed a target into a zero-weight right sibling (or past the total):
             # walk those few down again preferring the positive child.
-            node[bad], u[bad] = self._descend_careful(u[bad])
+            # (From the original targets: the remainders are relative to the leaf reached.)
+            node[bad], u[bad] = self._descend_careful(targets[bad])
         return node - self.capacity, np.maximum(u, 0.0)
 
     def _descend_careful(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +154,7 @@ class SumTree:
             return np.empty(0, dtype=np.int64)
         u = rng.random(size) * self.total()
         order = np.argsort(u, kind="stable")
-        slots = self.descend(u[order])[0]
+        slots = self._descend(u[order])[0]
         if np.any(slots[1:] < slots[:-1]):
             # Only the rare rounding fix-up in descend() can break monotonicity.
             sequence = np.empty_like(slots)
