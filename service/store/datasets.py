@@ -125,7 +125,7 @@ def ids_for_external(
     if connection.dialect.name == "postgresql":
         sql = (
             "SELECT external_id, id FROM problems "
-            "WHERE dataset_id = %s AND external_id = ANY(%s::text[])"
+            "WHERE dataset_id = %s AND external_id = ANY(%b::text[])"
         )
         return dict(connection.exec_driver_sql(sql, (dataset_id, list(external_ids))).fetchall())
     # SQLite: CROSS JOIN pins json_each as the outer loop, so each id is one index probe.

@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from service.models import OutcomeBatch
+from service.models import OutcomeBatch, utcnow
 
 NO_STEP = -1  # stored where the client sent no step (steps are validated >= 0)
 DTYPES = {"problem_ids": "<i8", "attempts": "<i4", "successes": "<i4", "steps": "<i8"}
@@ -33,6 +33,16 @@ def append(
         "steps": packed_steps,
     }
     packed = {name: np.asarray(col).astype(DTYPES[name]).tobytes() for name, col in columns.items()}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # %b: send the blobs in binary; psycopg's default text format escapes every byte
+        # (15 ms for a 10,000-outcome request, against ~1 ms).
+        connection.exec_driver_sql(
+            "INSERT INTO outcome_batches (run_id, version, count, problem_ids, attempts, "
+            "successes, steps, created_at) VALUES (%s, %s, %s, %b, %b, %b, %b, %s)",
+            (run_id, version, len(problem_ids), *packed.values(), utcnow()),
+        )
+        return
     session.execute(
         insert(OutcomeBatch).values(
             run_id=run_id,

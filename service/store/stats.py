@@ -45,8 +45,9 @@ _UPSERT_STATS = """INSERT INTO problem_stats
 _SQLITE_SOURCE = """SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
         j.value ->> 4, j.value ->> 5 FROM json_each(?) AS j
     WHERE true"""
+# %b: arrays travel in binary (no text formatting and parsing of 60,000 numbers).
 _PG_SOURCE = """SELECT %s, u.p, u.a, u.s, u.ta, u.ts, u.l FROM unnest(
-        %s::bigint[], %s::float8[], %s::float8[], %s::bigint[], %s::bigint[], %s::bigint[]
+        %b::bigint[], %b::float8[], %b::float8[], %b::bigint[], %b::bigint[], %b::bigint[]
     ) AS u(p, a, s, ta, ts, l)
     WHERE true"""
 
@@ -118,7 +119,7 @@ def stats_of(session: Session, run_id: int, problem_ids: np.ndarray) -> list[np.
             "SELECT problem_id, attempts, successes, last_step FROM problem_stats "
             # The cast matters: untyped, a list of ints arrives as numeric[] and the
             # comparison can no longer use the primary key (a 10,000-id scan took 0.6 s).
-            "WHERE run_id = %s AND problem_id = ANY(%s::bigint[])"
+            "WHERE run_id = %s AND problem_id = ANY(%b::bigint[])"
         )
         params: tuple = (run_id, np.asarray(problem_ids).tolist())
     else:
