@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from trainer_client.trainer.local_service import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get(
     "PACED_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -70,15 +63,7 @@ def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | 
     proc = subprocess.Popen(cmd, cwd=workdir, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise TimeoutError("server did not start")
+        wait_healthy(url, proc, timeout_s=60)
         yield url
     finally:
         proc.terminate()

@@ -8,7 +8,6 @@ concurrent runs never collide, and drops it at the end.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -19,15 +18,10 @@ from sqlalchemy.engine import make_url
 from service import migrate
 from service.db import normalise_url
 from service.models import Base
+from trainer_client.trainer.local_service import free_port  # noqa: F401 - shared by tests
 
 PG_URL = os.environ.get("PACED_TEST_DATABASE_URL") or None
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

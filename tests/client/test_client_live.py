@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,53 +17,19 @@ from tests.client.client_fakes import NO_WAIT
 from trainer_client.async_client import AsyncPacedClient
 from trainer_client.client import PacedClient
 from trainer_client.errors import Conflict, NotFound, ValidationFailed
+from trainer_client.trainer.local_service import local_service
 
-REPO = Path(__file__).resolve().parents[2]
 DATASET = "arith-live"
 PROBLEM_IDS = [f"p{i:02d}" for i in range(30)] + ["set/7"]
 # Outcomes of the "graded" problems: 8 rollouts each, this many passed.
 SUCCESSES = {f"p{i:02d}": s for i, s in enumerate([0, 1, 2, 3, 4, 5, 6, 7, 8, 4])}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory) -> str:
-    tmp = tmp_path_factory.mktemp("paced-live")
-    port = _free_port()
-    log = open(tmp / "server.log", "w+")  # noqa: SIM115 - closed in the teardown below
-    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-    command += ["--database-url", f"sqlite:///{tmp / 'live.db'}", "--graceful-timeout", "1"]
-    server = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"service exited with {server.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("service did not become healthy within 30 s")
-            time.sleep(0.1)
+    with local_service(tmp_path_factory.mktemp("paced-live"), timeout_s=30) as url:
         _seed_dataset(url)
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def _seed_dataset(url: str) -> None:

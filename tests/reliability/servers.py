@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
+from trainer_client.trainer.local_service import wait_healthy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,21 +70,8 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self._wait_healthy(timeout_s)
+        wait_healthy(self.url, self.proc, timeout_s, describe=self.log)
         return self
-
-    def _wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"server did not become healthy:\n{self.log()}")
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

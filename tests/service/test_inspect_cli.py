@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import free_port
-from tests.service.test_serve_e2e import wait_healthy
+from trainer_client.trainer.local_service import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "cli-admin-token"

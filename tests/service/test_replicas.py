@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, wipe
-from tests.service.test_serve_e2e import wait_healthy
+from trainer_client.trainer.local_service import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 

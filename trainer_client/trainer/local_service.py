@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def local_service(directory: str | Path, *, timeout_s: float = 60.0) -> Iterator
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_healthy(url, process, log_path, timeout_s)
+            wait_healthy(url, process, timeout_s, describe=lambda: log_path.read_text()[-2000:])
             yield url
         finally:
             process.terminate()
@@ -48,17 +48,22 @@ def local_service(directory: str | Path, *, timeout_s: float = 60.0) -> Iterator
                 process.wait()
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout_s: float) -> None:
+def wait_healthy(
+    url: str,
+    process: subprocess.Popen,
+    timeout_s: float = 30.0,
+    describe: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll /healthz until it answers 200; fail early (with describe()'s text, e.g. the log
+    tail) if the process exits, and with TimeoutError after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"service exited with {process.returncode}:\n{log_path.read_text()[-2000:]}"
-            )
+            raise RuntimeError(f"service exited with {process.returncode}:\n{describe()}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
-    raise TimeoutError(f"service did not answer /healthz within {timeout_s} s")
+        time.sleep(0.05)
+    raise TimeoutError(f"service did not answer /healthz within {timeout_s} s\n{describe()}")
