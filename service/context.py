@@ -25,9 +25,8 @@ class AppContext:
     registry: IndexRegistry
     metrics: Metrics
     prompts: PromptCache
-    # Auth lookups on the hot path: token digest -> run id, run name -> id (both immutable).
+    # Hot-path lookups, immutable once known: token digest -> run id, run name -> RunRef.
     token_cache: dict[str, int] = field(default_factory=dict)
-    run_ids_by_name: dict[str, int] = field(default_factory=dict)
     run_refs: dict[str, RunRef] = field(default_factory=dict)
 
     def problems_changed(self, dataset_id: int, *, changed: bool) -> None:

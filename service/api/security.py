@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import get_ctx
 from service.auth import digest, same_secret
 from service.context import AppContext
-from service.models import Run
+from service.domain import runs
+from service.errors import NotFound
+from service.store import runs as run_store
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -55,13 +56,10 @@ async def principal(request: Request, ctx: AppContext = Depends(get_ctx)) -> Pri
 
 
 def _run_for_token(ctx: AppContext, token_digest: str) -> int | None:
-    cache = ctx.token_cache
-    if token_digest in cache:
-        return cache[token_digest]
     with ctx.session_factory() as session:
-        run_id = session.scalar(select(Run.id).where(Run.token_hash == token_digest))
+        run_id = run_store.id_for_token_hash(session, token_digest)
     if run_id is not None:
-        cache[token_digest] = run_id
+        ctx.token_cache[token_digest] = run_id
     return run_id
 
 
@@ -77,17 +75,16 @@ async def require_run_access(request: Request, who: Principal = Depends(principa
         return who
     ctx: AppContext = request.app.state.ctx
     name = request.path_params.get("run")
-    run_id = ctx.run_ids_by_name.get(name)
-    if run_id is None:
-        run_id = await run_in_threadpool(_run_id_by_name, ctx, name)
+    ref = ctx.run_refs.get(name)
+    run_id = ref.id if ref is not None else await run_in_threadpool(_run_id_by_name, ctx, name)
     if run_id != who.run_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token belongs to another run")
     return who
 
 
 def _run_id_by_name(ctx: AppContext, name: str) -> int | None:
-    with ctx.session_factory() as session:
-        run_id = session.scalar(select(Run.id).where(Run.name == name))
-    if run_id is not None:
-        ctx.run_ids_by_name[name] = run_id
-    return run_id
+    try:
+        with ctx.transaction() as uow:
+            return runs.require_ref(uow, name, ctx.run_refs).id
+    except NotFound:
+        return None

@@ -110,21 +110,20 @@ def batch(
     uow: UnitOfWork,
     registry: IndexRegistry,
     prompts: PromptCache,
-    run: Run | RunRef,
+    run: RunRef,
     size: int,
     seed: int | None,
     mode: Literal["proportional", "uniform"],
 ) -> dict[str, Any]:
     """Draw a batch, syncing the index and reading problem texts from the database as needed."""
-    result = _draw(registry.get(uow.session, run), size, seed, mode)
-    ids = result.problem_ids.tolist()
-    by_id = prompts.texts(uow.session, run.dataset_id, ids)
-    return _batch_items(result, [by_id[pid] for pid in ids])
+    pending = _pending(registry.get(uow.session, run), prompts, run, size, seed, mode)
+    fill_texts(uow, prompts, pending)
+    return finish_batch(pending)
 
 
 @dataclass
 class PendingBatch:
-    """A batch drawn from memory whose missing problem texts still have to be read."""
+    """A drawn batch whose missing problem texts may still have to be read."""
 
     dataset_id: int
     result: SampleResult
@@ -145,21 +144,26 @@ def draw_from_memory(
     enough for the event loop); None when the index is not built or due for a sync.
     Texts not in the cache are listed in ``missing`` for fill_texts()."""
     entry = registry.fresh(run.id)
-    if entry is None:
-        return None
-    result = _draw(entry, size, seed, mode)
-    ids = result.problem_ids.tolist()
-    texts, missing = prompts.lookup(run.dataset_id, ids)
-    return PendingBatch(run.dataset_id, result, ids, texts, missing)
+    return None if entry is None else _pending(entry, prompts, run, size, seed, mode)
 
 
 def fill_texts(uow: UnitOfWork, prompts: PromptCache, pending: PendingBatch) -> None:
-    pending.texts.update(prompts.texts(uow.session, pending.dataset_id, pending.missing))
-    pending.missing = []
+    if pending.missing:
+        pending.texts.update(prompts.texts(uow.session, pending.dataset_id, pending.missing))
+        pending.missing = []
 
 
 def finish_batch(pending: PendingBatch) -> dict[str, Any]:
     return _batch_items(pending.result, [pending.texts[pid] for pid in pending.ids])
+
+
+def _pending(
+    entry: RunIndex, prompts: PromptCache, run: RunRef, size: int, seed: int | None, mode: str
+) -> PendingBatch:
+    result = _draw(entry, size, seed, mode)
+    ids = result.problem_ids.tolist()
+    texts, missing = prompts.lookup(run.dataset_id, ids)
+    return PendingBatch(run.dataset_id, result, ids, texts, missing)
 
 
 def _draw(entry: RunIndex, size: int, seed: int | None, mode: str) -> SampleResult:

@@ -18,6 +18,10 @@ def get_by_name(session: Session, name: str) -> Run | None:
     return session.scalar(select(Run).where(Run.name == name))
 
 
+def id_for_token_hash(session: Session, token_hash: str) -> int | None:
+    return session.scalar(select(Run.id).where(Run.token_hash == token_hash))
+
+
 def get_by_id(session: Session, run_id: int) -> Run | None:
     return session.get(Run, run_id)
 
