@@ -2,8 +2,9 @@
 
 Why not uvicorn's own ``--workers``: there the processes share one socket and whichever
 event loop wakes first accepts, so long-lived keep-alive connections from a trainer's many
-workers pile onto one process (measured: p99 twice as high under 32 clients on 2 cores).
-With one socket per process the kernel spreads new connections evenly by hash.
+workers can pile onto one process. With one socket per process the kernel spreads new
+connections by hash. (On the 2-core benchmark the two gave the same throughput within run
+to run noise; the even spread is what this buys, and it needs no uvicorn supervisor.)
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def upsert_problems(uow: UnitOfWork, name: str, problems: list[dict[str, Any]], 
     dataset = require(uow, name)
     store.lock_for_append(uow.session, dataset.id)
     by_id = {p["id"]: p for p in problems}
-    existing = store.existing_external_ids(uow.session, dataset.id, list(by_id))
+    existing = store.ids_for_external(uow.session, dataset.id, list(by_id))
     store.upsert_problems(uow.session, dataset.id, list(by_id.values()))
     if existing:
         store.bump_content_version(uow.session, dataset.id)

@@ -157,13 +157,9 @@ class IndexRegistry:
             rows = stats_store.stats_of(session, entry.run_id, touched)
         with entry.lock:
             if len(new_ids):
-                try:
-                    entry.index.add_problems(new_ids)
-                except ValueError:
-                    # An id below the newest one committed late (concurrent uploads on
-                    # PostgreSQL): slots follow id order, so rebuild from the database.
-                    self.forget(entry.run_id)
-                    return
+                # Ids arrive in increasing order: uploads to a dataset are serialised
+                # (store.datasets.lock_for_append), so none can commit below one seen.
+                entry.index.add_problems(new_ids)
                 entry.max_problem_id = max(entry.max_problem_id, int(new_ids[-1]))
             if rows is not None and version > entry.version:
                 ids, attempts, successes, last_step = rows

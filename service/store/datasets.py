@@ -54,12 +54,6 @@ def problem_count(session: Session, dataset_id: int) -> int:
     )
 
 
-def existing_external_ids(
-    session: Session, dataset_id: int, external_ids: Sequence[str]
-) -> set[str]:
-    return set(ids_for_external(session, dataset_id, external_ids))
-
-
 def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update problems by (dataset, external id). ``rows`` must have unique ids."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
