@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -129,15 +129,13 @@ def make_problems(
         rng = random.Random(f"add:{seed}:{level}")
         free = _addition_capacity(level) - sum(1 for x in exclude if x.startswith(f"add-{level}-"))
         target = min(per_level, free)
-        seen: set[str] = set()
-        while len(seen) < target:
-            problem = addition_problem(
+        problems += _distinct(
+            target,
+            lambda rng=rng, level=level: addition_problem(
                 _random_operand(rng, level), _random_operand(rng, level), level
-            )
-            if problem.id in seen or problem.id in exclude:
-                continue
-            seen.add(problem.id)
-            problems.append(problem)
+            ),
+            exclude,
+        )
     return problems
 
 
@@ -158,14 +156,27 @@ def make_reverse_problems(
         share = count // len(choices) + (1 if position < count % len(choices) else 0)
         taken = sum(1 for x in exclude if x.startswith(f"rev-{digits}-"))
         target = min(share, 9**digits - taken)
-        seen: set[str] = set()
-        while len(seen) < target:
-            problem = reverse_problem(_random_reversible(rng, digits))
-            if problem.id in seen or problem.id in exclude:
-                continue
-            seen.add(problem.id)
-            problems.append(problem)
+        problems += _distinct(
+            target,
+            lambda rng=rng, digits=digits: reverse_problem(_random_reversible(rng, digits)),
+            exclude,
+        )
     return problems
+
+
+def _distinct(
+    target: int, make: Callable[[], Problem], exclude: set[str] | frozenset[str]
+) -> list[Problem]:
+    """`target` problems from repeated make() calls, ids new to `exclude` and each other."""
+    seen: set[str] = set()
+    out: list[Problem] = []
+    while len(seen) < target:
+        problem = make()
+        if problem.id in seen or problem.id in exclude:
+            continue
+        seen.add(problem.id)
+        out.append(problem)
+    return out
 
 
 def make_splits(
