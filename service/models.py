@@ -99,6 +99,8 @@ class Run(Base):
     prior_alpha: Mapped[float] = mapped_column(Double)
     prior_beta: Mapped[float] = mapped_column(Double)
     half_life_steps: Mapped[float | None] = mapped_column(Double)
+    # "all" or "latest": which estimation rounds the counts cover (curriculum.estimators).
+    estimator_window: Mapped[str] = mapped_column(String(16), default="all", server_default="all")
     # Bumped by every outcomes request: orders writes for replicas pulling deltas.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     max_step: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,13 +1,19 @@
 """Pass-rate-weighted token-level distillation losses (forward KL, reverse KL, AKL).
 
-Every loss is a weighted token mean
+Every loss is the paper's per-problem weighting, L = sum_b w_b * L_b / N, with a
+normaliser N that does NOT depend on the weights (dividing by sum w would cancel them: a
+batch of three frontier items would take a full-size step). Two reductions:
 
-    loss = sum_b w_b sum_t m_bt D_bt / sum_b w_b sum_t m_bt
+    token:    loss = sum_b w_b sum_t m_bt D_bt / N,   N = sum_b sum_t m_bt  (tokens)
+    sequence: loss = sum_b w_b (sum_t m_bt D_bt / sum_t m_bt) / N,   N = B  (problems)
 
-where ``w_b`` is problem b's PACED weight (or 1), ``m_bt`` the response-token mask and
+where ``w_b`` is problem b's PACED loss weight (or 1), ``m_bt`` the response-token mask and
 ``D_bt`` a divergence between the teacher's and the student's next-token distributions.
-A batch whose weighted token count is 0 returns a zero that is still connected to the
-student logits, so ``loss.backward()`` works unconditionally and never produces NaN.
+"sequence" gives every problem the same say whatever its length (with "token", long
+responses dominate). With w = 1 both are the usual unweighted means. The caller may pass
+``normalizer`` explicitly, e.g. when it skipped the forward pass of zero-weight items but
+they still belong to the batch. A batch whose weights are all 0 returns a zero that is still
+connected to the student logits, so ``loss.backward()`` works unconditionally, never NaN.
 
 Memory: only tokens with a non-zero weight are evaluated, in chunks of ``chunk_size``
 flattened tokens; with grad enabled each chunk runs under ``torch.utils.checkpoint`` so the
@@ -31,6 +37,8 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 LossKind = Literal["fkl", "rkl", "akl"]
+Reduction = Literal["token", "sequence"]
+REDUCTIONS: tuple[str, ...] = ("token", "sequence")
 TokenDivergence = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -143,33 +151,58 @@ def _validate(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, weig
         raise ValueError(f"loss_weights must be [B], got {tuple(weights.shape)}")
 
 
-def weighted_token_mean(
+def _token_weights(mask: Tensor, weights: Tensor, reduction: str) -> Tensor:
+    """Per-token factor w_b * m_bt (token) or w_b * m_bt / sum_t m_bt (sequence), [B, T]."""
+    factors = mask * weights[:, None]
+    if reduction == "sequence":
+        lengths = mask.sum(dim=1, keepdim=True)
+        factors = factors / torch.where(lengths > 0, lengths, torch.ones_like(lengths))
+    return factors
+
+
+def default_normalizer(mask: Tensor, reduction: str) -> float:
+    """N when the batch is exactly these rows: response tokens (token) or problems (sequence)."""
+    if reduction == "sequence":
+        return float(mask.shape[0])
+    return float(mask.sum())
+
+
+def weighted_divergence(
     divergence: TokenDivergence,
     student_logits: Tensor,
     teacher_logits: Tensor,
     mask: Tensor,
     loss_weights: Tensor,
     *,
+    reduction: Reduction = "token",
+    normalizer: float | None = None,
     temperature: float = 1.0,
     chunk_size: int = 1024,
 ) -> Tensor:
-    """sum_b w_b sum_t m_bt D_bt / sum_b w_b sum_t m_bt for a per-token ``divergence``."""
+    """sum over tokens of (w_b m_bt [/ len_b]) D_bt, divided by the normaliser (module doc)."""
     _validate(student_logits, teacher_logits, mask, loss_weights)
     if temperature <= 0:
         raise ValueError("temperature must be > 0")
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     dtype = _compute_dtype(student_logits.dtype)
     device = student_logits.device
     weights = loss_weights.detach().to(device=device, dtype=dtype)
     if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
         raise ValueError("loss_weights must be finite and >= 0")
+    mask = mask.to(device=device, dtype=dtype)
+    if normalizer is None:
+        normalizer = default_normalizer(mask, reduction)
+    if not (normalizer > 0 and normalizer < float("inf")):
+        # An empty batch (nothing to normalise by) contributes nothing.
+        return _connected_zero(student_logits, dtype)
 
     vocab = student_logits.shape[-1]
-    token_weights = (mask.to(device=device, dtype=dtype) * weights[:, None]).reshape(-1)
+    token_weights = _token_weights(mask, weights, reduction).reshape(-1)
     rows = torch.nonzero(token_weights, as_tuple=True)[0]
-    denominator = token_weights.sum()
-    if rows.numel() == 0 or float(denominator) <= 0:
+    if rows.numel() == 0:
         return _connected_zero(student_logits, dtype)
 
     student_flat = student_logits.reshape(-1, vocab)
@@ -186,7 +219,7 @@ def weighted_token_mean(
         else:
             part = _chunk_weighted_sum(divergence, temperature, *args)
         total = total + part
-    return total / denominator
+    return total / normalizer
 
 
 def forward_kl(
@@ -195,16 +228,20 @@ def forward_kl(
     mask: Tensor,
     loss_weights: Tensor,
     *,
+    reduction: Reduction = "token",
+    normalizer: float | None = None,
     temperature: float = 1.0,
     chunk_size: int = 1024,
 ) -> Tensor:
-    """KL(teacher || student) per token, weighted token mean (use on teacher responses)."""
-    return weighted_token_mean(
+    """KL(teacher || student) per token, weighted (use on teacher responses)."""
+    return weighted_divergence(
         _forward_kl_tokens,
         student_logits,
         teacher_logits,
         mask,
         loss_weights,
+        reduction=reduction,
+        normalizer=normalizer,
         temperature=temperature,
         chunk_size=chunk_size,
     )
@@ -216,16 +253,20 @@ def reverse_kl(
     mask: Tensor,
     loss_weights: Tensor,
     *,
+    reduction: Reduction = "token",
+    normalizer: float | None = None,
     temperature: float = 1.0,
     chunk_size: int = 1024,
 ) -> Tensor:
-    """KL(student || teacher) per token, weighted token mean (use on student samples)."""
-    return weighted_token_mean(
+    """KL(student || teacher) per token, weighted (use on student samples)."""
+    return weighted_divergence(
         _reverse_kl_tokens,
         student_logits,
         teacher_logits,
         mask,
         loss_weights,
+        reduction=reduction,
+        normalizer=normalizer,
         temperature=temperature,
         chunk_size=chunk_size,
     )
@@ -238,16 +279,20 @@ def adaptive_kl(
     loss_weights: Tensor,
     *,
     mu: float = 0.5,
+    reduction: Reduction = "token",
+    normalizer: float | None = None,
     temperature: float = 1.0,
     chunk_size: int = 1024,
 ) -> Tensor:
     """AKL: per token, w_fkl * FKL + w_rkl * RKL with detached head/tail-gap weights."""
-    return weighted_token_mean(
+    return weighted_divergence(
         _adaptive_kl_tokens(mu),
         student_logits,
         teacher_logits,
         mask,
         loss_weights,
+        reduction=reduction,
+        normalizer=normalizer,
         temperature=temperature,
         chunk_size=chunk_size,
     )
@@ -261,11 +306,18 @@ def distillation_loss(
     loss_weights: Tensor,
     *,
     mu: float = 0.5,
+    reduction: Reduction = "token",
+    normalizer: float | None = None,
     temperature: float = 1.0,
     chunk_size: int = 1024,
 ) -> Tensor:
     """Dispatch on ``kind``: "fkl" forward KL, "rkl" reverse KL, "akl" adaptive KL."""
-    common = {"temperature": temperature, "chunk_size": chunk_size}
+    common = {
+        "reduction": reduction,
+        "normalizer": normalizer,
+        "temperature": temperature,
+        "chunk_size": chunk_size,
+    }
     if kind == "fkl":
         return forward_kl(student_logits, teacher_logits, mask, loss_weights, **common)
     if kind == "rkl":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from typing_extensions import TypedDict
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -69,6 +69,21 @@ class EstimatorSpec(Request):
     prior_alpha: PositiveFinite = 1.0
     prior_beta: PositiveFinite = 1.0
     half_life_steps: PositiveFinite | None = None
+    window: Literal["all", "latest"] = Field(
+        "all",
+        description=(
+            "Which estimation rounds a problem's pass rate covers: 'all' (every outcome, "
+            "optionally decayed by half_life_steps) or 'latest' (only the outcomes at the "
+            "problem's newest step: a fresh K-rollout re-estimate replaces the old one)."
+        ),
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _latest_has_no_half_life(cls, window: str, info: ValidationInfo) -> str:
+        if window == "latest" and info.data.get("half_life_steps") is not None:
+            raise ValueError("window 'latest' keeps one round only; leave half_life_steps null")
+        return window
 
 
 class RunCreate(Request):

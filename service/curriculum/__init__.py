@@ -4,6 +4,7 @@ from service.curriculum.estimators import (
     ZONE_NAMES,
     Estimator,
     EstimatorConfig,
+    merge_factors,
     merge_outcome,
     zones,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "SampleResult",
     "SamplingIndex",
     "SumTree",
+    "merge_factors",
     "merge_outcome",
     "zones",
 ]

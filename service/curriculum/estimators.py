@@ -16,6 +16,12 @@ from service.curriculum.kernels import KernelConfig, beta_kernel, expected_kerne
 ZONE_NAMES: tuple[str, ...] = ("unseen", "intractable", "frontier", "mastered")
 ZONE_UNSEEN, ZONE_INTRACTABLE, ZONE_FRONTIER, ZONE_MASTERED = 0, 1, 2, 3
 
+# Which estimation rounds a problem's counts cover. "all": every outcome ever posted (with an
+# optional half-life). "latest": only the outcomes at the problem's newest step, so after a
+# fresh K-rollout re-estimate the pass rate IS that estimate (the student moves; old rounds
+# describe an older student). See docs/architecture.md, "Pass rates that track the student".
+WINDOWS: tuple[str, ...] = ("all", "latest")
+
 
 @dataclass(frozen=True)
 class EstimatorConfig:
@@ -23,13 +29,15 @@ class EstimatorConfig:
 
     "empirical" is the paper's p = k/n; "posterior" averages the kernel over
     Beta(prior_alpha + k, prior_beta + n - k), so small K is honest and unseen problems keep
-    the prior's weight. half_life_steps is used by merge_outcome (counts decay with steps).
+    the prior's weight. half_life_steps and window are used by merge_outcome: counts decay
+    with steps, or only the newest round counts.
     """
 
     kind: Literal["empirical", "posterior"] = "empirical"
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     half_life_steps: float | None = None
+    window: Literal["all", "latest"] = "all"
 
     def __post_init__(self) -> None:
         if self.kind not in ("empirical", "posterior"):
@@ -38,6 +46,10 @@ class EstimatorConfig:
             raise ValueError("Beta prior parameters must be > 0")
         if self.half_life_steps is not None and not self.half_life_steps > 0:
             raise ValueError("half_life_steps must be > 0 or None")
+        if self.window not in WINDOWS:
+            raise ValueError(f"unknown window {self.window!r}")
+        if self.window == "latest" and self.half_life_steps is not None:
+            raise ValueError("window 'latest' keeps one round only: half_life_steps must be None")
 
 
 def _counts(attempts, successes) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +110,30 @@ class Estimator:
         return n > 0
 
 
+def merge_factors(
+    old_step, new_step, half_life_steps: float | None, window: str = "all"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(factor on the stored counts, factor on the new counts) when folding outcomes in.
+
+    window "all": with h=None both are 1 (plain sums); with a half-life the side with the
+    older step is discounted by 2^(-gap/h). window "latest": the newer step replaces, the same
+    step adds, an older step is ignored (the limit h -> 0). The one definition of the merge
+    rule; domain/outcomes.py aggregates with it and store/stats.py has its SQL twin (tested
+    against this function).
+    """
+    old_t = np.asarray(old_step, dtype=np.int64)
+    new_t = np.asarray(new_step, dtype=np.int64)
+    newer = new_t >= old_t
+    if window == "latest":
+        return (new_t <= old_t).astype(np.float64), newer.astype(np.float64)
+    if half_life_steps is None:
+        ones = np.ones(np.broadcast(old_t, new_t).shape)
+        return ones, ones.copy()
+    gap = np.abs(new_t - old_t).astype(np.float64)
+    decay = np.exp2(-gap / float(half_life_steps))
+    return np.where(newer, decay, 1.0), np.where(newer, 1.0, decay)
+
+
 def merge_outcome(
     attempts,
     successes,
@@ -106,14 +142,16 @@ def merge_outcome(
     new_successes,
     new_step,
     half_life_steps: float | None,
+    window: str = "all",
 ):
     """Fold new outcomes into (possibly decayed) counts; scalar or vectorised.
 
-    Effective counts at the newest step T are sum_i n_i * 2^(-(T - t_i)/h). Folding keeps
-    that invariant whatever the arrival order: if the new step is newer, the old counts decay
-    to it; if it is older, the new counts are discounted to the stored step. With h=None the
-    counts are plain sums and the step is the max. last_step=-1 means "never seen".
-    Returns (attempts, successes, last_step).
+    Effective counts at the newest step T are sum_i n_i * 2^(-(T - t_i)/h) (window "all"), or
+    sum over the outcomes at step T only (window "latest"). Folding keeps that invariant
+    whatever the arrival order: if the new step is newer, the old counts decay to it (or are
+    replaced); if it is older, the new counts are discounted to the stored step (or dropped).
+    With h=None the counts are plain sums and the step is the max. last_step=-1 means "never
+    seen". Returns (attempts, successes, last_step).
     """
     scalar = all(np.ndim(x) == 0 for x in (attempts, successes, last_step, new_attempts))
     old_n = np.asarray(attempts, dtype=np.float64)
@@ -122,16 +160,7 @@ def merge_outcome(
     add_n = np.asarray(new_attempts, dtype=np.float64)
     add_k = np.asarray(new_successes, dtype=np.float64)
     new_t = np.asarray(new_step, dtype=np.int64)
-    newer = new_t >= old_t
-    if half_life_steps is None:
-        old_factor = np.ones_like(old_n)
-        new_factor = np.ones_like(add_n)
-    else:
-        gap = np.abs(new_t - old_t).astype(np.float64)
-        decay = np.exp2(-gap / float(half_life_steps))
-        # A never-seen problem has nothing to decay; its counts are 0 anyway.
-        old_factor = np.where(newer, decay, 1.0)
-        new_factor = np.where(newer, 1.0, decay)
+    old_factor, new_factor = merge_factors(old_t, new_t, half_life_steps, window)
     out_n = old_n * old_factor + add_n * new_factor
     out_k = old_k * old_factor + add_k * new_factor
     out_t = np.maximum(old_t, new_t)

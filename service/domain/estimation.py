@@ -15,5 +15,6 @@ def estimator_for(run: Run | RunRef) -> Estimator:
             prior_alpha=run.prior_alpha,
             prior_beta=run.prior_beta,
             half_life_steps=run.half_life_steps,
+            window=run.estimator_window,  # type: ignore[arg-type]
         ),
     )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.curriculum.estimators import merge_factors
 from service.db import UnitOfWork
 from service.errors import Conflict, IdempotentReplay, InvalidItems
 from service.models import Run
@@ -30,19 +31,18 @@ def aggregate(
     successes: np.ndarray,
     steps: np.ndarray,
     half_life_steps: float | None,
+    window: str = "all",
 ) -> dict[str, np.ndarray]:
     """One row per distinct problem: effective counts at its newest step in this request.
 
-    Effective counts are sum_i n_i * 2^(-(T - t_i)/h) with T the newest step — the same
+    Each outcome is discounted to the newest step T by the core's merge rule (merge_factors:
+    2^(-(T - t_i)/h), or 1 at T and 0 before it for window "latest") — the same
     order-independent rule the SQL upsert applies when merging with stored counts.
     """
     unique, inverse = np.unique(problem_ids, return_inverse=True)
     newest = np.full(len(unique), np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(newest, inverse, steps)
-    if half_life_steps is None:
-        factor = np.ones(len(steps))
-    else:
-        factor = np.exp2(-(newest[inverse] - steps) / float(half_life_steps))
+    factor, _ = merge_factors(steps, newest[inverse], half_life_steps, window)
     count = len(unique)
     return {
         "problem_id": unique,
@@ -118,8 +118,11 @@ def ingest(
         successes.astype(np.float64),
         steps,
         run.half_life_steps,
+        run.estimator_window,
     )
-    merged = stats_store.upsert_stats(session, run.id, aggregated, run.half_life_steps)
+    merged = stats_store.upsert_stats(
+        session, run.id, aggregated, run.half_life_steps, run.estimator_window
+    )
     response = {"accepted": len(outcomes)}
     if idempotency_key is not None:
         stats_store.insert_idempotency(session, run.id, idempotency_key, digest, response)

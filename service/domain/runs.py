@@ -25,6 +25,7 @@ def run_view(run: Run, dataset_name: str) -> dict[str, Any]:
             "prior_alpha": run.prior_alpha,
             "prior_beta": run.prior_beta,
             "half_life_steps": run.half_life_steps,
+            "window": run.estimator_window,
         },
         "step": run.max_step,
         "created_at": run.created_at,
@@ -50,6 +51,7 @@ def create(
         prior_alpha=estimator["prior_alpha"],
         prior_beta=estimator["prior_beta"],
         half_life_steps=estimator["half_life_steps"],
+        estimator_window=estimator["window"],
         version=0,
         max_step=None,
     )
@@ -86,6 +88,7 @@ class RunRef:
     prior_alpha: float
     prior_beta: float
     half_life_steps: float | None
+    estimator_window: str
 
 
 def require_ref(uow: UnitOfWork, name: str, cache: dict[str, RunRef]) -> RunRef:
@@ -103,6 +106,7 @@ def require_ref(uow: UnitOfWork, name: str, cache: dict[str, RunRef]) -> RunRef:
             prior_alpha=run.prior_alpha,
             prior_beta=run.prior_beta,
             half_life_steps=run.half_life_steps,
+            estimator_window=run.estimator_window,
         )
         cache[name] = ref
     return ref

@@ -26,6 +26,12 @@ _DECAY_MERGE = """CASE WHEN excluded.last_step >= problem_stats.last_step
          + excluded.{col} * power(2.0, (excluded.last_step - problem_stats.last_step) / {h})
     END"""
 _PLAIN_MERGE = "problem_stats.{col} + excluded.{col}"
+# Window "latest": a newer round replaces the stored counts, the same round adds to them, an
+# older one is ignored (its outcomes stay in the outcome log).
+_LATEST_MERGE = """CASE WHEN excluded.last_step > problem_stats.last_step THEN excluded.{col}
+    WHEN excluded.last_step = problem_stats.last_step THEN problem_stats.{col} + excluded.{col}
+    ELSE problem_stats.{col}
+    END"""
 _UPSERT_STATS = """INSERT INTO problem_stats
     (run_id, problem_id, attempts, successes, total_attempts, total_successes, last_step)
     {source}
@@ -66,6 +72,7 @@ def upsert_stats(
     run_id: int,
     aggregated: dict[str, np.ndarray],
     half_life_steps: float | None,
+    window: str = "all",
 ) -> list[np.ndarray]:
     """Merge pre-aggregated per-problem deltas into problem_stats with SQL increments;
     returns the merged rows as [problem_id, attempts, successes, last_step] columns.
@@ -74,7 +81,9 @@ def upsert_stats(
     touches a row twice): problem_id, attempts/successes (effective at last_step), raw
     totals and last_step.
     """
-    if half_life_steps is None:
+    if window == "latest":
+        merge = {col: _LATEST_MERGE.format(col=col) for col in ("attempts", "successes")}
+    elif half_life_steps is None:
         merge = {col: _PLAIN_MERGE.format(col=col) for col in ("attempts", "successes")}
     else:
         # A float literal formatted by us (validated finite > 0), not user text.

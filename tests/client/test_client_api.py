@@ -30,7 +30,13 @@ DATASET = {
     "created_at": "2026-01-01T00:00:00Z",
 }
 PROBLEM = {"id": "p1", "prompt": "1+1?", "answer": "2", "metadata": {"level": 1}}
-ESTIMATOR = {"kind": "posterior", "prior_alpha": 1.0, "prior_beta": 1.0, "half_life_steps": None}
+ESTIMATOR = {
+    "kind": "posterior",
+    "prior_alpha": 1.0,
+    "prior_beta": 1.0,
+    "half_life_steps": None,
+    "window": "all",
+}
 RUN = {
     "name": "r1",
     "dataset": "ds",

@@ -164,3 +164,40 @@ def test_merge_outcome_vectorised_matches_scalar():
     # Newer step: old counts halve per half-life; older step: the new counts are discounted.
     assert n[0] == pytest.approx(4 * 0.5 + 2)
     assert n[2] == pytest.approx(8 + 1 * 2 ** (-5 / 2))
+
+
+def fold_latest(outcomes):
+    state = (0.0, 0.0, -1)
+    for n, k, step in outcomes:
+        state = merge_outcome(*state, n, min(k, n), step, None, "latest")
+    return state
+
+
+@settings(max_examples=60, deadline=None)
+@given(outcomes=st.lists(outcome, min_size=1, max_size=8), data=st.data())
+def test_latest_window_keeps_exactly_the_newest_round_in_any_order(outcomes, data):
+    shuffled = data.draw(st.permutations(outcomes))
+    newest = max(step for *_, step in outcomes)
+    in_round = [(n, min(k, n)) for n, k, step in outcomes if step == newest]
+    for order in (outcomes, shuffled):
+        n, k, step = fold_latest(order)
+        assert step == newest
+        assert n == sum(a for a, _ in in_round)
+        assert k == sum(s for _, s in in_round)
+
+
+def test_latest_window_after_a_fresh_estimate_equals_that_estimate():
+    # Mastered long ago (16/16 over two rounds), then a fresh round at K=8 finds 2/8.
+    state = fold_latest([(8, 8, 0), (8, 8, 5)])
+    n, k, _ = merge_outcome(*state, 8, 2, 40, None, "latest")
+    assert k / n == 2 / 8
+    # The "all" window still averages the old student in: 18/24.
+    n_all, k_all, _ = merge_outcome(16.0, 16.0, 5, 8, 2, 40, None)
+    assert k_all / n_all == 18 / 24
+
+
+def test_latest_window_refuses_a_half_life():
+    with pytest.raises(ValueError):
+        EstimatorConfig(window="latest", half_life_steps=5.0)
+    with pytest.raises(ValueError):
+        EstimatorConfig(window="recent")

@@ -12,6 +12,7 @@ def test_create_run_with_defaults(client):
         "prior_alpha": 1.0,
         "prior_beta": 1.0,
         "half_life_steps": None,
+        "window": "all",
     }
     assert run["dataset"] == "math" and run["step"] is None
     fetched = client.get("/v1/runs/run1").json()

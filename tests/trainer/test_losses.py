@@ -53,10 +53,14 @@ def ref_token_divergence(kind, s_logits, t_logits, temperature=1.0, mu=0.5):
     return w_fkl * fkl + (1 - w_fkl) * rkl
 
 
-def ref_loss(kind, s_logits, t_logits, mask, weights, temperature=1.0, mu=0.5):
+def ref_loss(kind, s_logits, t_logits, mask, weights, temperature=1.0, mu=0.5, reduction="token"):
+    """The paper's sum_b w_b L_b / N with N independent of the weights (module doc)."""
     d = ref_token_divergence(kind, s_logits, t_logits, temperature, mu)
-    tw = mask.double() * weights.double()[:, None]
-    return (tw * d).sum() / tw.sum()
+    m, w = mask.double(), weights.double()
+    if reduction == "token":
+        return (w[:, None] * m * d).sum() / m.sum()
+    per_problem = (m * d).sum(1) / m.sum(1).clamp(min=1)
+    return (w * per_problem).sum() / len(w)
 
 
 def call(kind, *args, **kwargs):
@@ -77,17 +81,20 @@ def random_case(gen, b, t, v, scale=3.0, dtype=torch.float32):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", range(4))
-def test_matches_reference_value_and_grad_for_all_chunk_sizes(kind, seed):
+@pytest.mark.parametrize("reduction", ["token", "sequence"])
+def test_matches_reference_value_and_grad_for_all_chunk_sizes(kind, seed, reduction):
     gen = torch.Generator().manual_seed(seed)
     b, t, v = (int(x) for x in torch.randint(1, 7, (3,), generator=gen))
     v = v * 5
     s, te, mask, w = random_case(gen, b, t, v)
     temperature = float(torch.empty(()).uniform_(0.5, 2.0, generator=gen))
 
-    expected = ref_loss(kind, s, te, mask, w, temperature)
+    expected = ref_loss(kind, s, te, mask, w, temperature, reduction=reduction)
     (expected_grad,) = torch.autograd.grad(expected, s)
     for chunk in (1, 2, 3, 7, 1024):
-        got = call(kind, s, te, mask, w, temperature=temperature, chunk_size=chunk)
+        got = call(
+            kind, s, te, mask, w, temperature=temperature, chunk_size=chunk, reduction=reduction
+        )
         (grad,) = torch.autograd.grad(got, s)
         torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-6)
@@ -160,29 +167,35 @@ def test_identical_logits_give_zero(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_zero_weight_problem_equals_dropping_it(kind):
+@pytest.mark.parametrize("reduction", ["token", "sequence"])
+def test_zero_weight_problem_equals_dropping_it_with_the_batch_normaliser(kind, reduction):
+    # What the trainer does: skip the forward pass of a zero-weight item, but keep it in N.
     gen = torch.Generator().manual_seed(4)
     s, te, mask, w = random_case(gen, 4, 5, 7)
     w = w.clone()
     w[2] = 0.0
     keep = torch.tensor([0, 1, 3])
-    full = call(kind, s, te, mask, w)
-    dropped = call(kind, s[keep], te[keep], mask[keep], w[keep])
+    full = call(kind, s, te, mask, w, reduction=reduction)
+    n = float(mask.sum()) if reduction == "token" else 4.0
+    dropped = call(kind, s[keep], te[keep], mask[keep], w[keep], reduction=reduction, normalizer=n)
     torch.testing.assert_close(full, dropped)
     (grad,) = torch.autograd.grad(full, s)
     assert (grad[2] == 0).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_uniform_weight_scale_cancels_and_masked_tokens_are_ignored(kind):
+@pytest.mark.parametrize("reduction", ["token", "sequence"])
+def test_weight_scale_scales_the_loss_and_masked_tokens_are_ignored(kind, reduction):
+    # The normaliser does not depend on the weights, so they are not cancelled (issue 11).
     gen = torch.Generator().manual_seed(6)
     s, te, mask, w = random_case(gen, 3, 4, 6)
-    base = call(kind, s, te, mask, w)
-    torch.testing.assert_close(call(kind, s, te, mask, w * 7.5), base)
+    base = call(kind, s, te, mask, w, reduction=reduction)
+    scaled = call(kind, s, te, mask, w * 0.25, reduction=reduction)
+    torch.testing.assert_close(scaled, 0.25 * base)
     # Garbage (even NaN) in masked-out positions must not leak into the loss.
     s_dirty = s.detach().clone()
     s_dirty[~mask] = float("nan")
-    torch.testing.assert_close(call(kind, s_dirty, te, mask, w), base.detach())
+    torch.testing.assert_close(call(kind, s_dirty, te, mask, w, reduction=reduction), base.detach())
 
 
 def test_weights_change_the_mix_between_problems():
@@ -193,7 +206,23 @@ def test_weights_change_the_mix_between_problems():
     d0 = forward_kl(s[:1], te[:1], mask[:1], torch.ones(1))
     d1 = forward_kl(s[1:], te[1:], mask[1:], torch.ones(1))
     mixed = forward_kl(s, te, mask, torch.tensor([0.25, 0.75]))
-    torch.testing.assert_close(mixed, 0.25 * d0 + 0.75 * d1)
+    torch.testing.assert_close(mixed, (0.25 * d0 + 0.75 * d1) / 2)
+
+
+def test_sequence_reduction_gives_every_problem_the_same_say_whatever_its_length():
+    gen = torch.Generator().manual_seed(9)
+    s, te, _, _ = random_case(gen, 2, 6, 5)
+    mask = torch.zeros(2, 6)
+    mask[0, :1] = 1  # a one-token response
+    mask[1, :6] = 1  # a six-token response
+    w = torch.ones(2)
+    d_short = forward_kl(s[:1], te[:1], mask[:1], torch.ones(1), reduction="sequence")
+    d_long = forward_kl(s[1:], te[1:], mask[1:], torch.ones(1), reduction="sequence")
+    both = forward_kl(s, te, mask, w, reduction="sequence")
+    torch.testing.assert_close(both, (d_short + d_long) / 2)
+    # The token mean weights the long response six times as much.
+    by_token = forward_kl(s, te, mask, w)
+    torch.testing.assert_close(by_token, (d_short + 6 * d_long) / 7)
 
 
 # --- numerical edge cases ---------------------------------------------------------------------

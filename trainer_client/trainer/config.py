@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 Scheme = Literal["paced", "paced-loss", "hard-filter", "uniform"]
 LossName = Literal["fkl", "rkl", "two-stage", "akl"]
+Window = Literal["all", "latest"]
+Reduction = Literal["token", "sequence"]
+Schedule = Literal["constant", "cosine"]
 
 SCHEMES: tuple[str, ...] = ("paced", "paced-loss", "hard-filter", "uniform")
 LOSSES: tuple[str, ...] = ("fkl", "rkl", "two-stage", "akl")
@@ -31,6 +34,13 @@ class TrainConfig:
     # Linear warm-up from 0: a fresh AdamW's first steps are ~lr per weight whatever the
     # gradient, which knocks a small converged student off what it already knows.
     warmup_steps: int = 10
+    # After warm-up: "constant", or "cosine" decay to min_lr_ratio * lr at the last step.
+    lr_schedule: Schedule = "constant"
+    min_lr_ratio: float = 0.1
+    # How a batch's loss is reduced: mean over response tokens, or over problems (each
+    # problem's own token mean), so long responses do not dominate. Loss weights multiply
+    # each problem's loss; the normaliser never depends on them (trainer_client.losses).
+    loss_reduction: Reduction = "token"
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     # Estimation: K rollouts per problem at this temperature, graded by the verifier.
@@ -47,6 +57,9 @@ class TrainConfig:
     beta: float = 1.0
     estimator: Literal["empirical", "posterior"] = "empirical"
     half_life_steps: float | None = None
+    # "latest": a problem's pass rate is its newest estimation round only, so the service
+    # tracks the current student (see docs/architecture.md); "all" sums every round.
+    estimator_window: Window = "latest"
     # Two-stage: forward KL before this step, reverse KL after (default: half of `steps`).
     switch_step: int | None = None
     akl_mu: float = 0.5
@@ -73,6 +86,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1")
         if self.lr <= 0:
             raise ValueError("lr must be > 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("min_lr_ratio must be in [0, 1]")
+        choices = {
+            "lr_schedule": ("constant", "cosine"),
+            "loss_reduction": ("token", "sequence"),
+            "estimator_window": ("all", "latest"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.estimator_window == "latest" and self.half_life_steps is not None:
+            raise ValueError(
+                "half_life_steps decays the counts of every round; with estimator_window "
+                "'latest' only the newest round counts. Set estimator_window='all' to use it."
+            )
 
     @property
     def dataset_name(self) -> str:

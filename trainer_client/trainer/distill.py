@@ -65,8 +65,11 @@ def distill_loss(
     *,
     mu: float = 0.5,
     temperature: float = 1.0,
+    reduction: str = "token",
+    normalizer: float | None = None,
 ) -> torch.Tensor:
-    """Weighted token-mean divergence of kind "fkl" | "rkl" | "akl" (grad flows to student)."""
+    """Weighted divergence of kind "fkl" | "rkl" | "akl" (grad flows to student); see
+    trainer_client.losses for the reductions and the normaliser."""
     with torch.no_grad():
         teacher_logits = _logits(teacher, batch)
     student_logits = _logits(student, batch)
@@ -80,4 +83,6 @@ def distill_loss(
         loss_weights.to(student_logits.device),
         mu=mu,
         temperature=temperature,
+        reduction=reduction,  # type: ignore[arg-type]
+        normalizer=normalizer,
     )

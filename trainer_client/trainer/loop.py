@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -78,6 +79,18 @@ class _Counters:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def lr_scale(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then constant or cosine decay to min_lr_ratio at the last step."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return 1.0
+    span = max(1, config.steps - config.warmup_steps - 1)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    floor = config.min_lr_ratio
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def select_device(preferred: str | None = None) -> torch.device:
     """CUDA when available, else CPU using every core (at least 2 threads)."""
     if preferred:
@@ -103,7 +116,7 @@ def ensure_run(client: Any, timer: ClientTimer, config: TrainConfig, pool: Seque
     try:
         timer.call(client.get_run, config.run)
     except NotFound:
-        estimator: dict[str, Any] = {"kind": config.estimator}
+        estimator: dict[str, Any] = {"kind": config.estimator, "window": config.estimator_window}
         if config.half_life_steps is not None:
             estimator["half_life_steps"] = config.half_life_steps
         kernel = {"alpha": config.alpha, "beta": config.beta}
@@ -222,9 +235,22 @@ class Trainer:
 
     def set_learning_rate(self, step: int) -> None:
         # A function of the step alone, so a resumed run continues the same schedule.
-        scale = min(1.0, (step + 1) / self.config.warmup_steps) if self.config.warmup_steps else 1
         for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr * scale
+            group["lr"] = self.config.lr * lr_scale(self.config, step)
+
+    def normalizer(self, drawn: Sequence[Any], trained: Sequence[Any], batch: Any) -> float:
+        """The loss's N over the whole drawn batch, including the zero-weight items whose
+        forward pass was skipped: problems (sequence), or response tokens (token), counting
+        a skipped item at its teacher reference's length since it was never generated."""
+        if self.config.loss_reduction == "sequence":
+            return float(len(drawn))
+        trained_ids = {item.problem_id for item in trained}
+        skipped = sum(
+            len(self.references.get(item.problem_id, ()))
+            for item in drawn
+            if item.problem_id not in trained_ids
+        )
+        return float(batch.response_tokens + skipped)
 
     def loss_kind(self, step: int) -> str:
         if self.config.loss == "two-stage":
@@ -281,6 +307,8 @@ class Trainer:
                 kind,
                 mu=self.config.akl_mu,
                 temperature=self.config.temperature,
+                reduction=self.config.loss_reduction,
+                normalizer=self.normalizer(drawn.items, items, batch),
             )
             self.set_learning_rate(step)
             self.optimizer.zero_grad(set_to_none=True)
