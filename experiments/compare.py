@@ -30,7 +30,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from experiments.arms import ARMS, DATASET, FULL, QUICK, arm_config
+from experiments.arms import (
+    ARMS,
+    DATASET,
+    FULL,
+    HARD_FILTER_ARM,
+    PRIMARY_ARM,
+    QUICK,
+    REFERENCE_ARM,
+    arm_config,
+)
 from experiments.stats import arm_rows
 from experiments.worker import RunSpec, run_one
 
@@ -173,7 +182,21 @@ def main(argv: list[str] | None = None) -> int:
         "parallel": args.parallel,
         "threads_per_run": specs[0].threads,
         "base_config": asdict(specs[0].config),
-        "task": {k: task_meta[k] for k in ("config_hash", "config", "zones", "student_init")},
+        "task": {
+            k: task_meta.get(k)
+            for k in (
+                "config_hash",
+                "config",
+                "sizes",
+                "references_dropped",
+                "zones",
+                "pool_pass_rate_by_level",
+                "teacher",
+                "student_init",
+                "fingerprints",
+                "timings_s",
+            )
+        },
         "wall_s": {"total": time.perf_counter() - started, "task_prepare": prepared_s},
     }
     write_results(records, args.arms, out, meta)
@@ -184,11 +207,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_results(records: list[dict], arms: list[str], out: Path, meta: dict) -> None:
-    """Table, plots and summary.json from per-seed records; prints the table."""
+    """Table, criteria, plots and summary.json from per-seed records; prints the table."""
+    from experiments.criteria import criteria_markdown, evaluate_criteria
     from experiments.plots import accuracy_plot, zones_plot
     from experiments.table import results_table
 
     rows = arm_rows(records, reference_arm="uniform")
+    task = meta.get("task", {})
+    frontier_level = (task.get("config") or {}).get("warmup_band_level") or max(
+        int(level) for level in records[0]["after"]["per_level"]
+    )
+    teacher = ((task.get("teacher") or {}).get("eval") or {}).get("accuracy")
+    criteria = evaluate_criteria(
+        records,
+        primary=PRIMARY_ARM,
+        reference=REFERENCE_ARM,
+        hard_filter=HARD_FILTER_ARM,
+        frontier_level=frontier_level,
+        teacher_accuracy=teacher,
+    )
+    criteria_table = criteria_markdown(criteria, PRIMARY_ARM, frontier_level)
     table = results_table(rows, records[0]["before"], arms)
     accuracy_plot(records, arms, out / "accuracy_vs_step.png")
     zones_plot(records, arms, out / "zones_vs_step.png")
@@ -199,11 +237,15 @@ def write_results(records: list[dict], arms: list[str], out: Path, meta: dict) -
         "runs": len(records),
         "eval_sizes": records[0].get("eval_sizes"),
         "rows": _jsonable(rows),
+        "criteria": _jsonable(criteria),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     (out / "table.md").write_text(table + "\n")
+    (out / "criteria.md").write_text(criteria_table + "\n")
     print()
     print(table)
+    print()
+    print(criteria_table)
 
 
 def rebuild_from_raw(out: Path, arms: list[str]) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer_client.task.problems import Problem, make_problems, make_reverse_problems, make_splits
+from trainer_client.task.config import TaskConfig
+from trainer_client.task.pipeline import splits_of
+from trainer_client.task.problems import Problem, make_problems, make_reverse_problems
 
 # Seeds far from the task's own (seed*3+k, seed*2+k) so the draws are independent of them.
 _EXTRA_ADD_SEED = 7_919
@@ -22,17 +24,10 @@ def extended_eval(
 ) -> tuple[list[Problem], list[Problem]]:
     """(eval problems, held-out-skill problems): the task's own plus fresh, disjoint ones."""
     c = task_config
-    splits = make_splits(
-        c["seed"],
-        c["levels"],
-        c["train_per_level"],
-        c["pool_per_level"],
-        c["eval_per_level"],
-        c["heldout_train"],
-        c["heldout_eval"],
-        tuple(c["reverse_digits"]),
-    )
-    used = {p.id for p in splits.train + splits.pool + splits.eval}
+    splits = splits_of(TaskConfig.from_dict(c))
+    if not extra_per_level and not extra_heldout:
+        return splits.eval, splits.heldout_eval
+    used = {p.id for p in splits.train + splits.pool + splits.eval + splits.dev}
     extra = make_problems(
         c["seed"] + _EXTRA_ADD_SEED, extra_per_level, range(2, c["levels"] + 1), exclude=used
     )

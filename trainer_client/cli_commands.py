@@ -31,6 +31,7 @@ _CONFIG_FLAGS = {
     "seed": "seed",
     "lr": "lr",
     "half_life": "half_life_steps",
+    "window": "estimator_window",
     "checkpoint_every": "checkpoint_every",
     "verifier": "verifier",
 }
@@ -61,6 +62,12 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--refresh-every", type=int, default=None)
     train.add_argument("--refresh-size", type=int, default=None)
     train.add_argument("--half-life", type=float, default=None, help="estimator half-life")
+    train.add_argument(
+        "--window",
+        choices=("all", "latest"),
+        default=None,
+        help="pass rate from every estimation round, or the newest only (default latest)",
+    )
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--checkpoint-every", type=int, default=None)
     train.add_argument("--verifier", choices=("exact", "math"), default=None)

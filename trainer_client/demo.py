@@ -20,8 +20,10 @@ from pathlib import Path
 
 from trainer_client.trainer.config import TrainConfig
 
-# Tuned on a 2-core CPU for the full task: long enough for frontier problems to become
-# mastered, short enough for the demo to stay near five minutes.
+# Sized for a 2-core CPU: long enough for frontier problems to become mastered, short
+# enough for the demo to stay near a few minutes once the task is built. Window "latest":
+# a re-estimated problem's pass rate is its newest K-rollout round, so the service's view
+# follows the student (at the end it equals the fresh full estimate, printed side by side).
 DEMO_CONFIG = TrainConfig(
     run="demo",
     scheme="paced",
@@ -30,16 +32,20 @@ DEMO_CONFIG = TrainConfig(
     batch_size=32,
     lr=3e-4,
     warmup_steps=10,
+    lr_schedule="cosine",
+    loss_reduction="sequence",
     k=8,
+    estimator_window="latest",
+    reuse_task_estimate=True,
     refresh_every=20,
     refresh_size=100,
-    half_life_steps=20.0,
     checkpoint_every=60,
     seed=0,
 )
 
-EXTRA_PER_LEVEL = 300
-EXTRA_LEVELS = [3, 4]
+# Problems of the task's pool used by the demo (levels 3 and 4, interleaved): each is seen
+# about once in 100 steps of 32, and the initial and final full estimates stay short.
+DEMO_POOL = 1000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,11 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             prepare_started = time.perf_counter()
             prepare_task(args.task_dir, seed=config.seed, quick=args.quick)
             print(f"task ready in {time.perf_counter() - prepare_started:.1f} s", flush=True)
-            # The task's own pool (50 per level) is memorised within a few dozen steps; fresh
-            # problems at the levels the student is learning keep distillation generalising.
-            bundle = load_task_bundle(
-                args.task_dir, extra_per_level=EXTRA_PER_LEVEL, extra_levels=EXTRA_LEVELS
-            )
+            bundle = load_task_bundle(args.task_dir, pool_limit=None if args.quick else DEMO_POOL)
             with PacedClient(url) as client:
                 summary = train(config, client, bundle, workdir)
     print()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from trainer_client.task.problems import Problem, is_correct, reference_response
@@ -31,15 +32,20 @@ def generate_completions(
     temperature: float = 0.0,
     batch_size: int = 256,
     seed: int = 0,
+    progress: str | None = None,
 ) -> list[list[str]]:
     """`num_samples` completions per problem (greedy when temperature is 0), in input order.
 
     `batch_size` counts sequences, so a batch holds batch_size // num_samples prompts.
+    `progress`: a progress bar's label (shown on a terminal), or None for none.
     """
     model.eval()
     prompts_per_batch = max(1, batch_size // num_samples)
     completions: list[list[str]] = [[] for _ in problems]
-    for batch_index, batch in enumerate(_batches(problems, prompts_per_batch)):
+    batches = _batches(problems, prompts_per_batch)
+    if progress is not None:
+        batches = tqdm(batches, desc=progress, unit="batch", leave=False, disable=None)
+    for batch_index, batch in enumerate(batches):
         encoded = tokenizer([problems[i].prompt for i in batch], padding=True, return_tensors="pt")
         budget = max(len(reference_response(problems[i])) for i in batch) + _EXTRA_TOKENS
         sampling = temperature > 0
@@ -96,6 +102,7 @@ def sample_pass_rates(
     seed: int = 0,
     temperature: float = 1.0,
     batch_size: int = 512,
+    progress: bool = False,
 ) -> np.ndarray:
     """Empirical pass rate of each problem over `k` sampled completions."""
     completions = generate_completions(
@@ -106,6 +113,7 @@ def sample_pass_rates(
         temperature=temperature,
         batch_size=batch_size,
         seed=seed,
+        progress="pass rates" if progress else None,
     )
     return np.array(
         [

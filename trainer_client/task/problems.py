@@ -16,7 +16,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ADD_SKILL = "add"
@@ -36,13 +36,15 @@ class Problem:
 
 @dataclass(frozen=True)
 class TaskSplits:
-    """Disjoint problem sets: teacher/student supervised data, distillation pool, evaluation."""
+    """Disjoint problem sets: teacher/student supervised data, distillation pool, evaluation,
+    and a dev split (the student's warm-up stops when its accuracy there is in a band)."""
 
     train: list[Problem]
     pool: list[Problem]
     eval: list[Problem]
     heldout_train: list[Problem]
     heldout_eval: list[Problem]
+    dev: list[Problem] = field(default_factory=list)
 
 
 def addition_problem(a: int, b: int, level: int) -> Problem:
@@ -179,6 +181,18 @@ def _distinct(
     return out
 
 
+def _held_out(
+    seed: int, per_level: int, levels: Iterable[int], exclude: set[str] | frozenset[str]
+) -> list[Problem]:
+    """Evaluation-style problems, at most a fifth of a level's distinct problems each, so a
+    small level (level 1 has 100) keeps most of its problems for training."""
+    problems: list[Problem] = []
+    for level in levels:
+        cap = _addition_capacity(level) // 5
+        problems += make_problems(seed, min(per_level, cap), [level], exclude=exclude)
+    return problems
+
+
 def make_splits(
     seed: int,
     levels: int,
@@ -188,19 +202,27 @@ def make_splits(
     heldout_train: int,
     heldout_eval: int,
     reverse_digits: tuple[int, ...] = (3, 4, 5),
+    pool_levels: tuple[int, ...] | None = None,
+    dev_per_level: int = 0,
 ) -> TaskSplits:
-    """Build every split; evaluation is drawn first, then the pool, then training data."""
+    """Build every split; evaluation is drawn first, then dev, the pool, then training data.
+
+    `pool_levels` (default: every level) restricts the distillation pool to the levels the
+    student is meant to learn; `dev_per_level` problems per level go to the dev split.
+    """
     level_range = range(1, levels + 1)
-    eval_set = make_problems(seed * 3 + 1, eval_per_level, level_range)
+    eval_set = _held_out(seed * 3 + 1, eval_per_level, level_range, frozenset())
     taken = {p.id for p in eval_set}
-    pool = make_problems(seed * 3 + 2, pool_per_level, level_range, exclude=taken)
+    dev = _held_out(seed * 3 + 11, dev_per_level, level_range, taken)
+    taken |= {p.id for p in dev}
+    pool = make_problems(seed * 3 + 2, pool_per_level, pool_levels or level_range, exclude=taken)
     taken |= {p.id for p in pool}
     train = make_problems(seed * 3 + 3, train_per_level, level_range, exclude=taken)
     rev_eval = make_reverse_problems(seed * 2 + 1, heldout_eval, reverse_digits)
     rev_train = make_reverse_problems(
         seed * 2 + 2, heldout_train, reverse_digits, exclude={p.id for p in rev_eval}
     )
-    return TaskSplits(train, pool, eval_set, rev_train, rev_eval)
+    return TaskSplits(train, pool, eval_set, rev_train, rev_eval, dev)
 
 
 def write_jsonl(path: Path, problems: Iterable[Problem]) -> None:

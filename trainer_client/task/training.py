@@ -45,12 +45,12 @@ def train_supervised(
     lr: float,
     seed: int,
     sample_weights: Sequence[float] | None = None,
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, float], bool | None] | None = None,
 ) -> list[float]:
     """AdamW with linear warm-up and cosine decay; returns the loss of every step.
 
     `sample_weights` (one per problem) bias which problems batches are drawn from, e.g. to
-    show a student mostly easy levels.
+    show a student mostly easy levels. `on_step(step, loss)` may return True to stop early.
     """
     rng = random.Random(seed)
     torch.manual_seed(seed)
@@ -78,7 +78,7 @@ def train_supervised(
         optimizer.step()
         scheduler.step()
         losses.append(loss.item())
-        if on_step is not None:
-            on_step(step, losses[-1])
+        if on_step is not None and on_step(step, losses[-1]):
+            break
     model.eval()
     return losses

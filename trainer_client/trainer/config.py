@@ -66,6 +66,9 @@ class TrainConfig:
     temperature: float = 1.0  # distillation softmax temperature
     checkpoint_every: int = 50
     seed: int = 0
+    # Step 0: post the task's own initial estimate (TaskBundle.initial_pass_rates, K
+    # rollouts per problem with the same initial student) instead of rolling out again.
+    reuse_task_estimate: bool = False
     # Full-pool estimate at the end (zones after training, on the same K as before).
     final_estimate: bool = True
     evaluate: bool = True

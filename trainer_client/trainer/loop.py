@@ -19,6 +19,7 @@ one through `trainer_client.trainer.task_bundle`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -61,6 +62,12 @@ class TaskBundle:
     evaluate: Callable[[torch.nn.Module], dict[str, Any]] | None = None
     teacher_key: str | None = None  # cache key of the teacher; default: hash of its weights
     description: str = ""
+    # The task's own K-rollout pass rate per pool problem for the initial student (what
+    # TrainConfig.reuse_task_estimate posts instead of rolling out again).
+    initial_pass_rates: dict[str, float] | None = None
+    # Teacher responses (token ids) per pool problem, when the task already made them;
+    # otherwise the loop generates them greedily (cached). Either way they are verified.
+    references: dict[str, list[int]] | None = None
 
 
 @dataclass
@@ -181,14 +188,29 @@ class Trainer:
         return self._prompt_ids[problem_id]
 
     def load_references(self) -> None:
-        key = self.bundle.teacher_key or model_fingerprint(self.teacher)
-        self.references = teacher_references(
-            self.teacher_engine,
-            self.pool,
-            self.workdir / "cache",
-            teacher_key=key,
-            max_new_tokens=self.config.max_new_tokens,
+        """Teacher references for the pool; problems whose reference the verifier rejects
+        leave the pool (distilling them would teach the teacher's mistake), counted."""
+        references = self.bundle.references
+        if references is None:
+            key = self.bundle.teacher_key or model_fingerprint(self.teacher)
+            references = teacher_references(
+                self.teacher_engine,
+                self.pool,
+                self.workdir / "cache",
+                teacher_key=key,
+                max_new_tokens=self.config.max_new_tokens,
+            )
+        pool = [p for p in self.pool if p.id in references]
+        texts = self.tokenizer.batch_decode(
+            [references[p.id] for p in pool], skip_special_tokens=True
         )
+        grades = self.verifier.grade(texts, [p.answer or "" for p in pool])
+        self.pool = [p for p, ok in zip(pool, grades, strict=True) if ok]
+        self.by_id = {p.id: p for p in self.pool}
+        self.drawer.pool = self.pool
+        self.references = {p.id: references[p.id] for p in self.pool}
+        self.counters.extra["references_rejected"] = len(pool) - len(self.pool)
+        self.counters.extra["references_missing"] = len(self.bundle.pool) - len(pool)
 
     def run_estimate(self, items: Sequence[Any], step: int) -> dict[str, float]:
         if not items:
@@ -212,6 +234,21 @@ class Trainer:
         self.counters.rollouts += result.rollouts
         self.counters.estimate_s += time.perf_counter() - start
         return result.pass_rates
+
+    def post_task_estimate(self, pass_rates: dict[str, float]) -> dict[str, float]:
+        """Post the task's step-0 estimate (K rollouts per problem, made when the task was
+        built with this same initial student) instead of rolling out again."""
+        k = self.config.k
+        rates = {p.id: pass_rates[p.id] for p in self.pool if p.id in pass_rates}
+        outcomes = [
+            {"problem_id": pid, "attempts": k, "successes": round(rate * k), "step": 0}
+            for pid, rate in rates.items()
+        ]
+        for start in range(0, len(outcomes), 5000):
+            part = outcomes[start : start + 5000]
+            key = _task_estimate_key(self.config.run, start, part)
+            self.timer.call(self.client.post_outcomes, self.config.run, part, idempotency_key=key)
+        return rates
 
     def refresh(self, step: int) -> int:
         """Re-roll the head of the rollout queue (unseen, stale, uncertain) at this step."""
@@ -413,8 +450,8 @@ def train(
     started = time.perf_counter()
     trainer = Trainer(config, client, bundle, workdir, select_device(device))
     trainer.reset_wall_clock(started)  # setup (models, references) counts too
+    trainer.load_references()  # first: only problems with a verified reference are uploaded
     ensure_run(client, trainer.timer, config, trainer.pool)
-    trainer.load_references()
 
     if resume and checkpoint_path(workdir).exists():
         start_step, state = load_checkpoint(
@@ -424,7 +461,10 @@ def train(
     else:
         start_step = 0
         state = {"eval_before": trainer.evaluate()}
-        rates = trainer.full_estimate(step=0)
+        if config.reuse_task_estimate and bundle.initial_pass_rates is not None:
+            rates = trainer.post_task_estimate(bundle.initial_pass_rates)
+        else:
+            rates = trainer.full_estimate(step=0)
         state["zones_before"] = zone_counts(list(rates.values()))
         state["service_before"] = trainer.difficulty()
 
@@ -455,6 +495,11 @@ def train(
     summary = _summary(config, trainer, state, zones_after, eval_after)
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def _task_estimate_key(run: str, start: int, outcomes: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256(json.dumps(outcomes, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{run}-task-estimate-{start}-{digest}"
 
 
 def _short_zones(zones: dict[str, int]) -> str:

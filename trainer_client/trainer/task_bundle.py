@@ -31,40 +31,14 @@ def _file_digest(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def extra_pool_problems(task_dir: Path, per_level: int, levels: list[int]) -> list[Any]:
-    """Fresh problems of the task's family, disjoint from its train, pool and eval splits.
+def load_task_bundle(task_dir: str | Path, pool_limit: int | None = None) -> TaskBundle:
+    """Load a prepared task: fresh copies of the models, so training never edits the cache.
 
-    The task's pool (50 per level) is small enough that a few hundred distillation steps
-    revisit each problem dozens of times and the student memorises it (eval accuracy drops
-    while the pool's zones improve). The splits are rebuilt from task.json's config with the
-    task's own make_splits; if they no longer reproduce problems.jsonl we refuse, rather than
-    risk drawing training or evaluation problems into the pool.
+    `pool_limit` keeps the first N pool problems (a shorter run, e.g. the demo); the pool
+    file's order is the task's seeded draw, so the first N are a random subset.
     """
     import json
 
-    from trainer_client.task.problems import make_problems, make_splits, read_jsonl
-
-    config = json.loads((task_dir / "task.json").read_text())["config"]
-    splits = make_splits(
-        config["seed"],
-        config["levels"],
-        config["train_per_level"],
-        config["pool_per_level"],
-        config["eval_per_level"],
-        config["heldout_train"],
-        config["heldout_eval"],
-        tuple(config["reverse_digits"]),
-    )
-    if [p.id for p in splits.pool] != [p.id for p in read_jsonl(task_dir / "problems.jsonl")]:
-        raise RuntimeError("cannot rebuild the task's splits: not extending its pool")
-    taken = {p.id for p in splits.train + splits.pool + splits.eval}
-    return make_problems(config["seed"] * 7 + 5, per_level, levels, exclude=taken)
-
-
-def load_task_bundle(
-    task_dir: str | Path, extra_per_level: int = 0, extra_levels: list[int] | None = None
-) -> TaskBundle:
-    """Load a prepared task: fresh copies of the models, so training never edits the cache."""
     from transformers import AutoModelForCausalLM
 
     from trainer_client.task.evaluation import evaluate
@@ -76,8 +50,12 @@ def load_task_bundle(
     teacher = AutoModelForCausalLM.from_pretrained(task_dir / "teacher", local_files_only=True)
     student = AutoModelForCausalLM.from_pretrained(task_dir / "student_init", local_files_only=True)
     pool: list[Any] = read_jsonl(task_dir / "problems.jsonl")
-    if extra_per_level > 0:
-        pool += extra_pool_problems(task_dir, extra_per_level, extra_levels or [])
+    if pool_limit is not None:
+        pool = _interleave_levels(pool)[:pool_limit]
+    references_path = task_dir / "references.json"
+    references = json.loads(references_path.read_text()) if references_path.exists() else None
+    rates_path = task_dir / "initial_pass_rates.json"
+    initial_pass_rates = json.loads(rates_path.read_text()) if rates_path.exists() else None
     eval_split = read_jsonl(task_dir / "eval.jsonl")
     heldout = read_jsonl(task_dir / "heldout_skill.jsonl")
 
@@ -99,4 +77,18 @@ def load_task_bundle(
         evaluate=evaluate_student,
         teacher_key=_file_digest(task_dir / "teacher"),
         description=f"built-in arithmetic task at {task_dir}",
+        references=references,
+        initial_pass_rates=initial_pass_rates,
     )
+
+
+def _interleave_levels(pool: list[Any]) -> list[Any]:
+    """Round-robin over levels (each level in file order), so a prefix has every level."""
+    by_level: dict[int, list[Any]] = {}
+    for problem in pool:
+        by_level.setdefault(problem.level, []).append(problem)
+    queues = [by_level[level] for level in sorted(by_level)]
+    out: list[Any] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out += [q[i] for q in queues if i < len(q)]
+    return out

@@ -1,0 +1,96 @@
+"""The task build of issue 11: the same config gives the same models and data (twice, hashed),
+the warm-up stops inside its band on the dev split, and only verified references stay."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from trainer_client.task import prepare, quick_config, read_jsonl  # noqa: E402
+from trainer_client.task.models import ModelShape  # noqa: E402
+from trainer_client.task.problems import is_correct  # noqa: E402
+from trainer_client.task.tokenizer import load_tokenizer  # noqa: E402
+
+# Seconds to build on a busy 2-core machine. The teacher is deliberately undertrained, so
+# some of its references are wrong and must be dropped.
+MICRO = replace(
+    quick_config(0),
+    levels=2,
+    train_per_level=200,
+    pool_per_level=24,
+    pool_levels=(2,),
+    eval_per_level=10,
+    dev_per_level=12,
+    heldout_train=40,
+    heldout_eval=10,
+    reverse_digits=(3,),
+    teacher=ModelShape(64, 128, 1),
+    teacher_steps=120,
+    teacher_batch=32,
+    student=ModelShape(32, 64, 1),
+    student_steps=60,
+    student_batch=16,
+    student_level_weights=(1.0, 0.5),
+    warmup_band_level=2,
+    warmup_band=(0.0, 1.0),  # any accuracy is inside: the first check stops the warm-up
+    warmup_min_steps=20,
+    warmup_check_every=10,
+    k=2,
+    eval_batch_size=64,
+)
+
+
+@pytest.fixture(scope="module")
+def two_builds(tmp_path_factory):
+    return [prepare(tmp_path_factory.mktemp(f"build{i}"), config=MICRO) for i in range(2)]
+
+
+def _content(artifacts) -> dict:
+    meta = dict(artifacts.metadata)
+    meta.pop("timings_s")
+    files = ("problems.jsonl", "references.json", "initial_pass_rates.json", "dev.jsonl")
+    return {"meta": meta, **{name: (artifacts.workdir / name).read_text() for name in files}}
+
+
+def test_the_same_config_builds_the_same_task_twice(two_builds):
+    first, second = two_builds
+    assert not first.from_cache and not second.from_cache
+    assert first.metadata["fingerprints"] == second.metadata["fingerprints"]
+    assert _content(first) == _content(second)
+    # And the saved weights are byte-identical.
+    for name in ("teacher", "student_init"):
+        a = (first.workdir / name / "model.safetensors").read_bytes()
+        b = (second.workdir / name / "model.safetensors").read_bytes()
+        assert a == b
+
+
+def test_warmup_stops_at_the_first_check_inside_the_band(two_builds):
+    student = two_builds[0].metadata["student_init"]
+    assert student["warmup_steps"] == MICRO.warmup_min_steps
+    assert [c["step"] for c in student["band_checks"]] == [MICRO.warmup_min_steps]
+    assert student["in_band"] is True
+
+
+def test_only_problems_with_a_verified_reference_stay_in_the_pool(two_builds):
+    artifacts = two_builds[0]
+    meta = artifacts.metadata
+    pool = read_jsonl(artifacts.problems_path)
+    references = json.loads(artifacts.references_path.read_text())
+    dropped = sum(meta["references_dropped"].values())
+    assert meta["sizes"]["pool_candidates"] == MICRO.pool_per_level
+    assert len(pool) + dropped == MICRO.pool_per_level
+    assert dropped > 0  # the undertrained teacher does make mistakes
+    assert {p.id for p in pool} == set(references)
+    tokenizer = load_tokenizer(artifacts.tokenizer_dir)
+    for problem in pool:
+        text = tokenizer.decode(references[problem.id], skip_special_tokens=True)
+        assert is_correct(problem, text)
+    # The pool holds only the configured levels; dev and eval are disjoint from it.
+    assert {p.level for p in pool} == {2}
+    dev = read_jsonl(artifacts.workdir / "dev.jsonl")
+    assert not {p.id for p in dev} & {p.id for p in pool}
