@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.estimators import ZONE_FRONTIER, ZONE_MASTERED, zones
@@ -160,7 +161,8 @@ class HistoryRecordingRegistry(IndexRegistry):
 # ---- reading ----------------------------------------------------------------------------
 
 
-def history_point(row: RunHistory) -> dict[str, Any]:
+def history_point(row: RunHistory | Row) -> dict[str, Any]:
+    """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
     return {
         "step": row.step,
         "zones": {

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from service.models import Dataset, OutcomeBatch, Run, RunHistory
+from service.store.history import SNAPSHOT_FIELDS as FIELDS
 from service.store.outcome_log import DTYPES
 
 LIKE_ESCAPE = "\\"
@@ -64,14 +65,17 @@ def runs_by_names(session: Session, names: Sequence[str]) -> list[tuple[Run, str
     return [(run, ds) for run, ds in session.execute(stmt)]
 
 
-def history_of_runs(session: Session, run_ids: Sequence[int]) -> list[RunHistory]:
-    """Snapshots of several runs, ordered by run and step (one statement)."""
+def history_of_runs(session: Session, run_ids: Sequence[int]) -> list[Row]:
+    """Snapshots of several runs, ordered by run and step (one statement). Rows with the
+    columns' names, not ORM objects: building 2,560 RunHistory objects (5 runs at the
+    512-point cap) cost ~90 ms, most of a comparison's time outside numpy."""
+    columns = [RunHistory.run_id, RunHistory.step, *(getattr(RunHistory, f) for f in FIELDS)]
     stmt = (
-        select(RunHistory)
+        select(*columns)
         .where(RunHistory.run_id.in_(list(run_ids)))
         .order_by(RunHistory.run_id, RunHistory.step)
     )
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt))
 
 
 def outcomes_of_problem(
