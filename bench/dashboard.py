@@ -3,8 +3,9 @@ across runs: the runs overview (/v1/runs-summary) over 200 runs and the compare 
 for 5 runs of N problems each.
 
 Prints one JSON object: median and p90 ms over warm requests (in-process, so it is server
-time without the network), N problems (default 1e6, a third of them with outcomes in run
-`run`; every problem in the compared runs), 512 history points per run (the default cap).
+time without the network), N problems (default 1e6; in `run` and each compared run every
+problem has outcomes: a third never solved, a third always, a third in between; the other
+runs have none), 512 history points per run (the default cap).
 Run: python bench/dashboard.py [--problems 1000000] [--repeats 20] [--runs 200]
      [--compare-runs 5] [--backend sqlite|postgres]
 """
