@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import dashboard, datasets, errors, history, runs, system
+from service.api import dashboard, datasets, errors, history, overview, runs, system
 from service.api.body_limit import BodyLimitMiddleware
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(runs.router)
     app.include_router(history.router)
+    app.include_router(overview.router)
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

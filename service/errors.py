@@ -45,3 +45,12 @@ class IdempotentReplay(Exception):
     def __init__(self, response: dict[str, Any]) -> None:
         super().__init__("idempotent replay")
         self.response = response
+
+
+class InvalidQuery(DomainError):
+    """422 naming the query parameter at fault, in FastAPI's loc/msg/type shape."""
+
+    status_code = 422
+
+    def __init__(self, field: str, msg: str) -> None:
+        super().__init__([{"loc": ["query", field], "msg": msg, "type": "value_error"}])

@@ -410,3 +410,22 @@ def api_difficulty(run: str, bins: int) -> Call[models.Difficulty]:
 
 def api_history(run: str) -> Call[models.History]:
     return Call("GET", f"/v1/runs/{_seg(run)}/history", models.History.model_validate)
+
+
+def api_runs_summary(dataset: str | None, name: str | None) -> Call[list[models.RunSummary]]:
+    params = _without_none({"dataset": dataset, "name": name})
+    return Call("GET", "/v1/runs-summary", _items(models.RunSummary), params=params)
+
+
+def api_compare(
+    runs: Sequence[str], pair: Sequence[str] | None, bins: int, top: int
+) -> Call[models.Comparison]:
+    params: dict[str, Any] = {"runs": ",".join(runs), "bins": bins, "top": top}
+    if pair is not None:
+        params["pair"] = ",".join(pair)
+    return Call("GET", "/v1/compare", models.Comparison.model_validate, params=params)
+
+
+def api_problem_history(run: str, problem_id: str) -> Call[models.ProblemHistory]:
+    path = f"/v1/runs/{_seg(run)}/problem-history/{_seg(problem_id)}"
+    return Call("GET", path, models.ProblemHistory.model_validate)

@@ -178,3 +178,26 @@ class PacedClient:
 
     def history(self, run: str) -> models.History:
         return self._request(core.api_history(run))
+
+    # ---- across runs -------------------------------------------------------------------------
+
+    def runs_summary(
+        self, dataset: str | None = None, name: str | None = None
+    ) -> list[models.RunSummary]:
+        """Every run with its newest history snapshot; `name` is a glob such as "paced-s*"."""
+        return self._request(core.api_runs_summary(dataset, name))
+
+    def compare(
+        self,
+        runs: Sequence[str],
+        pair: Sequence[str] | None = None,
+        bins: int = 20,
+        top: int = 20,
+    ) -> models.Comparison:
+        """2 to 8 runs of one dataset side by side, and the `top` problems whose pass rates
+        differ most between `pair` (default: the first two runs)."""
+        return self._request(core.api_compare(runs, pair, bins, top))
+
+    def problem_history(self, run: str, problem_id: str) -> models.ProblemHistory:
+        """One problem of a run: its text, current stats and outcomes summed per step."""
+        return self._request(core.api_problem_history(run, problem_id))

@@ -185,3 +185,64 @@ class History(_Model):
     """Shape not fixed by the v1 contract yet: the raw items are kept as dicts."""
 
     items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# ---- across runs: overview, comparison, one problem's history ----------------------------------
+
+
+class HistoryPoint(_Model):
+    """A run's difficulty snapshot at one step (zone counts, mean weight, effective problems)."""
+
+    step: int
+    zones: Zones
+    mean_pass_rate: float | None = None
+    mean_weight: float
+    effective_problems: float
+    created_at: datetime | None = None
+
+
+class RunSummary(_Model):
+    run: Run
+    latest: HistoryPoint | None = None  # None before the run's first outcomes
+
+
+class ComparedRun(_Model):
+    run: Run
+    difficulty: Difficulty
+    mean_pass_rate: float | None = None
+    history: list[HistoryPoint] = Field(default_factory=list)
+
+
+class Difference(_Model):
+    """A problem two runs disagree on: pass rates (k/n) in the pair's first and second run."""
+
+    problem_id: str
+    prompt: str  # the first 2,000 characters (prompt_truncated says when there were more)
+    prompt_truncated: bool = False
+    answer: str | None = None
+    pass_rates: list[float]
+    attempts: list[float]
+    difference: float  # first minus second
+
+
+class Comparison(_Model):
+    dataset: str
+    runs: list[ComparedRun]
+    pair: list[str]
+    differences: list[Difference]
+
+
+class StepOutcomes(_Model):
+    step: int | None = None  # None: outcomes posted without a step
+    attempts: int
+    successes: int
+    pass_rate: float
+    outcomes: int
+    last_accepted_at: datetime | None = None
+
+
+class ProblemHistory(_Model):
+    problem: Problem
+    stats: ProblemStats
+    steps: list[StepOutcomes]
+    complete: bool = True  # False: the run's log was too long to scan whole

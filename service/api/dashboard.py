@@ -1,4 +1,5 @@
-"""HTML dashboard: the run list at / and one run at /runs/{run}.
+"""HTML dashboard: the runs overview at /, one run at /runs/{run}, one problem of a run at
+/runs/{run}/problems/{id} and several runs side by side at /compare?runs=a,b.
 
 The pages are static shells (service/static) whose scripts fetch the JSON API and redraw
 every few seconds, so no data is rendered here and no build step or CDN is involved. With
@@ -32,6 +33,16 @@ def run_list_page() -> FileResponse:
 @router.get("/runs/{run}")
 def run_page(run: str = PathParam(pattern=NAME_PATTERN)) -> FileResponse:
     return FileResponse(STATIC_DIR / "run.html", headers=NO_CACHE)
+
+
+@router.get("/runs/{run}/problems/{problem_id:path}")
+def problem_page(problem_id: str, run: str = PathParam(pattern=NAME_PATTERN)) -> FileResponse:
+    return FileResponse(STATIC_DIR / "problem.html", headers=NO_CACHE)
+
+
+@router.get("/compare")
+def compare_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "compare.html", headers=NO_CACHE)
 
 
 def static_files() -> StaticFiles:

@@ -37,6 +37,9 @@ class ProblemSummary(BaseModel):
     pass_rate: float
     weight: float
     last_step: int
+    prompt: str  # cut to the first 2,000 characters (prompt_truncated says so)
+    prompt_truncated: bool
+    answer: str | None
 
 
 class Overview(BaseModel):

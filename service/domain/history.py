@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.estimators import ZONE_FRONTIER, ZONE_MASTERED, zones
@@ -23,7 +24,8 @@ from service.curriculum.index import SamplingIndex
 from service.db import UnitOfWork
 from service.domain import runs as run_service
 from service.domain.index_registry import IndexRegistry
-from service.models import Run, utcnow
+from service.domain.previews import text_fields
+from service.models import Run, RunHistory, utcnow
 from service.store import datasets as dataset_store
 from service.store import history as store
 from service.store import runs as run_store
@@ -159,23 +161,25 @@ class HistoryRecordingRegistry(IndexRegistry):
 # ---- reading ----------------------------------------------------------------------------
 
 
+def history_point(row: RunHistory | Row) -> dict[str, Any]:
+    """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
+    return {
+        "step": row.step,
+        "zones": {
+            "unseen": row.unseen,
+            "intractable": row.intractable,
+            "frontier": row.frontier,
+            "mastered": row.mastered,
+        },
+        "mean_pass_rate": row.mean_pass_rate,
+        "mean_weight": row.mean_weight,
+        "effective_problems": row.effective_problems,
+        "created_at": row.created_at,
+    }
+
+
 def history(uow: UnitOfWork, run: Run) -> list[dict[str, Any]]:
-    return [
-        {
-            "step": row.step,
-            "zones": {
-                "unseen": row.unseen,
-                "intractable": row.intractable,
-                "frontier": row.frontier,
-                "mastered": row.mastered,
-            },
-            "mean_pass_rate": row.mean_pass_rate,
-            "mean_weight": row.mean_weight,
-            "effective_problems": row.effective_problems,
-            "created_at": row.created_at,
-        }
-        for row in store.list_for_run(uow.session, run.id)
-    ]
+    return [history_point(row) for row in store.list_for_run(uow.session, run.id)]
 
 
 def _top_slots(values: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -218,11 +222,11 @@ def overview(
             arrays, _top_slots(arrays.last_step.astype(np.int64), zone == ZONE_MASTERED, top)
         )
         mean_p = mean_pass_rate(arrays)
-    names = dataset_store.external_ids_by_ids(
-        uow.session, [row["id"] for row in frontier + mastered]
-    )
+    texts = dataset_store.problems_by_ids(uow.session, [row["id"] for row in frontier + mastered])
     for row in frontier + mastered:
-        row["problem_id"] = names.get(row.pop("id"), "?")
+        external_id, prompt, answer = texts.get(row.pop("id"), ("?", "", None))
+        row["problem_id"] = external_id
+        row.update(text_fields(prompt, answer))
     dataset = dataset_store.get_by_id(uow.session, run.dataset_id)
     return {
         "run": run_service.run_view(run, dataset.name if dataset else ""),

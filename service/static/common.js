@@ -27,6 +27,10 @@ const Paced = (() => {
       try {
         const body = await response.json();
         if (typeof body.detail === "string") detail = body.detail;
+        // A 422 lists what is wrong and where: "runs: runs are on different datasets ..."
+        else if (Array.isArray(body.detail) && body.detail.length) {
+          detail = body.detail.map((e) => `${(e.loc || []).slice(-1)[0]}: ${e.msg}`).join("; ");
+        }
       } catch (_) { /* not JSON: keep the status text */ }
       const hint = response.status === 401 ? " (open this page with ?token=...)" : "";
       throw new Error(`${response.status} ${detail}${hint}`);
@@ -85,8 +89,48 @@ const Paced = (() => {
     };
     round();
     setInterval(round, REFRESH_MS);
+    return round; // to redraw at once, e.g. when a filter changes
+  }
+
+  const ZONES = ["unseen", "intractable", "frontier", "mastered"];
+
+  // A stacked bar of zone shares; the title spells the shares out.
+  function zoneBar(parent, zones) {
+    const total = ZONES.reduce((sum, z) => sum + zones[z], 0) || 1;
+    const shares = ZONES.map((z) => [z, (100 * zones[z]) / total]);
+    const bar = html("div", { class: "zone-bar",
+      title: shares.map(([z, s]) => `${z} ${s.toFixed(1)}%`).join(" · ") }, parent);
+    for (const [zone, share] of shares) {
+      if (share > 0) {
+        html("span", { class: `zone-seg zone-${zone}`, style: `width:${share.toFixed(2)}%`,
+                       "data-zone": zone }, bar);
+      }
+    }
+    return bar;
+  }
+
+  function problemHref(run, problemId) {
+    return `/runs/${encodeURIComponent(run)}/problems/${encodeURIComponent(problemId)}`;
+  }
+
+  // A table cell with the prompt on one truncated line: the whole preview on hover, and
+  // wrapped in place on click.
+  function promptCell(row, item) {
+    const text = item.prompt + (item.prompt_truncated ? " …" : "");
+    const cell = html("td", { class: "prompt", title: text }, row, text);
+    cell.addEventListener("click", () => cell.classList.toggle("expanded"));
+    return cell;
+  }
+
+  function ago(iso) {
+    const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+    if (seconds < 90) return `${Math.round(seconds)} s ago`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+    if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
+    return `${Math.round(seconds / 86400)} d ago`;
   }
 
   captureToken();
-  return { getJSON, svg, html, clear, fmt, compact, poll };
+  return { getJSON, svg, html, clear, fmt, compact, poll, ZONES, zoneBar, problemHref,
+           promptCell, ago };
 })();

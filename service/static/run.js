@@ -2,10 +2,8 @@
 "use strict";
 
 (() => {
-  const { getJSON, svg, html, clear, fmt, compact, poll } = Paced;
-  const ZONES = ["unseen", "intractable", "frontier", "mastered"];
-  const W = 480, H = 220;
-  const M = { left: 48, right: 12, top: 12, bottom: 30 };
+  const { getJSON, svg, html, clear, fmt, compact, poll, ZONES, problemHref, promptCell } = Paced;
+  const { frame, emptyNote, stepDomain, stepTicks } = PacedCharts;
   const BINS = 20;
   const TOP = 10;
 
@@ -13,36 +11,6 @@
   const base = "/v1/runs/" + encodeURIComponent(run);
   document.getElementById("run-name").textContent = run;
   document.title = "paced · " + run;
-
-  function scale(d0, d1, r0, r1) {
-    const span = d1 - d0 || 1;
-    return (v) => r0 + ((v - d0) / span) * (r1 - r0);
-  }
-
-  // Axes with a few labelled ticks; returns the x and y scales of the plot area.
-  function frame(node, xDomain, yDomain, xTicks, yFormat) {
-    clear(node);
-    const x = scale(xDomain[0], xDomain[1], M.left, W - M.right);
-    const y = scale(yDomain[0], yDomain[1], H - M.bottom, M.top);
-    for (const t of [0, 0.5, 1]) {
-      const v = yDomain[0] + t * (yDomain[1] - yDomain[0]);
-      svg("line", { class: "grid-line", x1: M.left, x2: W - M.right, y1: y(v), y2: y(v) }, node);
-      svg("text", { x: M.left - 6, y: y(v) + 4, "text-anchor": "end" }, node).textContent =
-        yFormat(v);
-    }
-    svg("line", { class: "axis", x1: M.left, x2: W - M.right, y1: y(yDomain[0]),
-                  y2: y(yDomain[0]) }, node);
-    for (const v of xTicks) {
-      svg("text", { x: x(v), y: H - M.bottom + 16, "text-anchor": "middle" }, node).textContent =
-        fmt(v, 2);
-    }
-    return { x, y };
-  }
-
-  function emptyNote(node, text) {
-    svg("text", { class: "empty", x: W / 2, y: H / 2, "text-anchor": "middle" }, node)
-      .textContent = text;
-  }
 
   function drawHistogram(node, histogram) {
     const { edges, counts } = histogram;
@@ -77,23 +45,13 @@
     });
   }
 
-  function stepDomain(items) {
-    const first = items[0].step, last = items[items.length - 1].step;
-    return first === last ? [first - 1, last + 1] : [first, last];
-  }
-
-  function stepTicks(domain) {
-    const [a, b] = domain;
-    return [a, Math.round((a + b) / 2), b];
-  }
-
   function drawZones(node, items) {
     if (items.length === 0) {
       clear(node);
       emptyNote(node, "no history yet: it starts with the first outcomes");
       return;
     }
-    const domain = stepDomain(items);
+    const domain = stepDomain(items.map((item) => item.step));
     const { x, y } = frame(node, domain, [0, 1], stepTicks(domain),
                            (v) => Math.round(v * 100) + "%");
     // A single snapshot is drawn across the whole width.
@@ -119,7 +77,7 @@
       emptyNote(node, "no history yet");
       return;
     }
-    const domain = stepDomain(items);
+    const domain = stepDomain(items.map((item) => item.step));
     const top = Math.max(1, ...items.map((i) => i.effective_problems)) * 1.1;
     const { x, y } = frame(node, domain, [0, top], stepTicks(domain), compact);
     const d = items.map((item, i) => `${i ? "L" : "M"}${x(item.step)},${y(item.effective_problems)}`);
@@ -159,11 +117,14 @@
     const body = document.querySelector(`#${id} tbody`);
     clear(body);
     if (rows.length === 0) {
-      html("td", { colspan: String(columns.length + 1) }, html("tr", {}, body), "none yet");
+      html("td", { colspan: String(columns.length + 3) }, html("tr", {}, body), "none yet");
     }
     for (const row of rows) {
       const tr = html("tr", {}, body);
-      html("td", { class: "id", title: row.problem_id }, tr, row.problem_id);
+      const id = html("td", { class: "id", title: row.problem_id }, tr);
+      html("a", { href: problemHref(run, row.problem_id) }, id, row.problem_id);
+      promptCell(tr, row);
+      html("td", { class: "answer", title: row.answer ?? "" }, tr, row.answer ?? "–");
       for (const column of columns) html("td", {}, tr, column(row));
     }
   }

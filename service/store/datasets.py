@@ -158,11 +158,3 @@ def problems_by_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str
         for pid, ext, prompt, answer in cursor.fetchall():
             out[pid] = (ext, prompt, answer)
     return out
-
-
-def external_ids_by_ids(session: Session, ids: Sequence[int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for part in chunks(list(ids), CHUNK):
-        stmt = select(Problem.id, Problem.external_id).where(Problem.id.in_(part))
-        out.update(session.execute(stmt).all())
-    return out

@@ -71,6 +71,32 @@ DIFFICULTY = {
     "effective_problems": 1.0,
 }
 
+POINT = {
+    "step": 2,
+    "zones": {"unseen": 1, "intractable": 0, "frontier": 1, "mastered": 0},
+    "mean_pass_rate": 0.375,
+    "mean_weight": 0.117,
+    "effective_problems": 1.0,
+    "created_at": "2026-01-01T00:00:00Z",
+}
+DIFFERENCE = {
+    "problem_id": "p1",
+    "prompt": "1+1?",
+    "prompt_truncated": False,
+    "answer": "2",
+    "pass_rates": [1.0, 0.25],
+    "attempts": [8.0, 8.0],
+    "difference": 0.75,
+}
+STEP = {
+    "step": 3,
+    "attempts": 8,
+    "successes": 3,
+    "pass_rate": 0.375,
+    "outcomes": 1,
+    "last_accepted_at": "2026-01-01T00:00:00Z",
+}
+
 
 def answer(body: Any, status: int = 200):
     # A factory: an httpx.Response is mutated by the client that reads it, so never share one.
@@ -272,6 +298,46 @@ CONTRACT: list[tuple[str, tuple, dict, str, str, dict, Any, Any, Any]] = [
         None,
         answer({"items": [{"step": 1, "mean_weight": 0.2}]}),
         lambda r: r.items[0]["step"] == 1,
+    ),
+    (
+        "runs_summary",
+        (),
+        {"dataset": "ds", "name": "r*"},
+        "GET",
+        "/v1/runs-summary",
+        {"dataset": "ds", "name": "r*"},
+        None,
+        answer({"items": [{"run": RUN, "latest": POINT}, {"run": RUN, "latest": None}]}),
+        lambda r: r[0].latest.zones.frontier == 1 and r[0].run.step == 3 and r[1].latest is None,
+    ),
+    (
+        "compare",
+        (["r1", "r2", "r3"],),
+        {"pair": ["r3", "r1"], "top": 5},
+        "GET",
+        "/v1/compare",
+        {"runs": "r1,r2,r3", "pair": "r3,r1", "bins": "20", "top": "5"},
+        None,
+        answer(
+            {
+                "dataset": "ds",
+                "runs": [{"run": RUN, "difficulty": DIFFICULTY, "history": [POINT]}],
+                "pair": ["r3", "r1"],
+                "differences": [DIFFERENCE],
+            }
+        ),
+        lambda r: r.runs[0].history[0].step == 2 and r.differences[0].pass_rates == [1.0, 0.25],
+    ),
+    (
+        "problem_history",
+        ("r1", "p1"),
+        {},
+        "GET",
+        "/v1/runs/r1/problem-history/p1",
+        {},
+        None,
+        answer({"problem": PROBLEM, "stats": STATS, "steps": [STEP], "complete": True}),
+        lambda r: r.steps[0].pass_rate == 0.375 and r.problem.prompt == "1+1?",
     ),
 ]
 

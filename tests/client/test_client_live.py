@@ -248,6 +248,41 @@ def test_rollout_queue_and_difficulty(paced):
     assert summary.effective_problems == pytest.approx(effective, rel=1e-6)
 
 
+# ---- across runs: summary, comparison, one problem's history -----------------------------------
+
+
+def test_runs_summary_compare_and_problem_history(base_url, paced):
+    _new_run(paced, "cmp-a")
+    paced.create_run("cmp-b", DATASET)
+    paced.post_outcomes("cmp-b", [{"problem_id": "p04", "attempts": 8, "successes": 8, "step": 6}])
+    summary = {s.run.name: s for s in paced.runs_summary(name="cmp-*")}
+    assert sorted(summary) == ["cmp-a", "cmp-b"]
+    assert summary["cmp-a"].latest.step == 5 and summary["cmp-b"].latest.zones.mastered == 1
+    assert paced.runs_summary(dataset="no-such-dataset") == []
+    comparison = paced.compare(["cmp-a", "cmp-b"], top=3)
+    assert comparison.dataset == DATASET and comparison.pair == ["cmp-a", "cmp-b"]
+    (row,) = comparison.differences  # p04 is the only problem both runs have seen
+    assert row.problem_id == "p04" and row.pass_rates == [SUCCESSES["p04"] / 8, 1.0]
+    history = paced.problem_history("cmp-a", "p04")
+    assert [(s.step, s.attempts, s.successes) for s in history.steps] == [(5, 8, SUCCESSES["p04"])]
+    with pytest.raises(ValidationFailed) as refused:
+        paced.compare(["cmp-a"])
+    assert "runs" in str(refused.value)
+
+    async def main():
+        async with AsyncPacedClient(base_url, backoff=NO_WAIT) as client:
+            return (
+                await client.runs_summary(name="cmp-*"),
+                await client.compare(["cmp-b", "cmp-a"]),
+                await client.problem_history("cmp-b", "p04"),
+            )
+
+    runs, flipped, problem = asyncio.run(main())
+    assert [s.run.name for s in runs] == ["cmp-a", "cmp-b"]
+    assert flipped.differences[0].difference == pytest.approx(1.0 - SUCCESSES["p04"] / 8)
+    assert problem.stats.zone == "mastered" and problem.complete
+
+
 # ---- the async twin ----------------------------------------------------------------------------
 
 

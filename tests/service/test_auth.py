@@ -32,6 +32,9 @@ ENDPOINTS = [
     ("POST", "/v1/runs/mine/batches", {"size": 1, "seed": 0}, False),
     ("GET", "/v1/runs/mine/rollout-queue", None, False),
     ("GET", "/v1/runs/mine/difficulty", None, False),
+    ("GET", "/v1/runs-summary", None, True),
+    ("GET", "/v1/compare?runs=mine,theirs", None, True),
+    ("GET", "/v1/runs/mine/problem-history/p0", None, False),
 ]
 SUCCESS = {200, 201}
 
