@@ -108,6 +108,13 @@ def test_paced_run_posts_outcomes_draws_batches_and_lowers_loss(service_url, tin
     assert last < 0.8 * first, (first, last)
     assert summary["zones_before"] and summary["zones_after"]
     assert sum(summary["zones_after"].values()) == len(tiny_task["pool"])
+    # Window "latest" (the trainer's default): after the final fresh estimate, the service's
+    # pass rate of every problem IS that estimate, and its zones are the fresh zones.
+    agreement = summary["service_agreement"]
+    assert agreement["equal"] == agreement["problems"] == len(tiny_task["pool"])
+    assert agreement["max_abs_diff"] == 0.0
+    service_zones = summary["service_after"]["zones"]
+    assert {z: service_zones[z] for z in summary["zones_after"]} == summary["zones_after"]
     assert summary["eval_after"]["eval"]["n"] == len(tiny_task["eval"])
     assert 0 <= summary["timings"]["client_share_of_step"] < 1
     assert json.loads((tmp_path / "summary.json").read_text())["run"] == "paced-fkl"
@@ -153,6 +160,30 @@ def test_everything_mastered_falls_back_to_uniform_batches(service_url, tiny_tas
     assert summary["conflicts"] == 8 and summary["fallbacks"] == 4
     assert summary["refreshes"] == 4
     assert records[-1]["zones"]["mastered"] == len(tiny_task["pool"])
+
+
+def test_window_all_service_view_lags_the_fresh_estimate(service_url, tiny_task, tmp_path):
+    # The pre-issue-11 behaviour, kept as an option: counts summed over every round, so the
+    # service's view averages the initial student in and differs from the fresh estimate.
+    cfg = config("window-all", estimator_window="all", final_estimate=True, steps=12)
+    summary = run_training(service_url, cfg, tiny_task, tmp_path)
+    agreement = summary["service_agreement"]
+    assert agreement["problems"] == len(tiny_task["pool"])
+    assert agreement["equal"] < agreement["problems"] and agreement["max_abs_diff"] > 0
+
+
+def test_task_estimate_is_posted_instead_of_rolled_out(service_url, tiny_task, tmp_path):
+    rates = {p.id: (i % 5) / 4 for i, p in enumerate(tiny_task["pool"])}
+    cfg = config("reuse-estimate", reuse_task_estimate=True, steps=1, refresh_size=0)
+    b = bundle(tiny_task)
+    b.initial_pass_rates = rates
+    with PacedClient(service_url) as client:
+        summary = train(cfg, client, b, tmp_path, device="cpu", progress=False)
+        served = {w.problem_id: w.pass_rate for w in client.iter_weights("reuse-estimate")}
+    # Every (verified) pool problem got the task's estimate, as K attempts at step 0.
+    assert len(served) == summary["pool_size"] > 0
+    assert all(served[pid] == pytest.approx(rates[pid]) for pid in served)
+    assert summary["rollouts_spent"] == 0  # nothing rolled out for the initial estimate
 
 
 def test_config_file_is_overridden_by_flags(tmp_path):

@@ -34,16 +34,12 @@ def _step_size(weights: list[float], reduction: str) -> float:
     prompts = [[1, 2, 3], [4, 5], [6, 7, 8], [9, 10]]
     responses = [[11, 12, 13, 14], [15, 16], [17, 18, 19], [20, 21, 22, 23, 24]]
     batch = build_sequences(prompts, responses, 0, torch.device("cpu"))
-    loss = distill_loss(
-        student, teacher, batch, torch.tensor(weights), "fkl", reduction=reduction
-    )
+    loss = distill_loss(student, teacher, batch, torch.tensor(weights), "fkl", reduction=reduction)
     optimizer = torch.optim.SGD(student.parameters(), lr=0.5)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    moved = [
-        (student.state_dict()[name] - value).pow(2).sum() for name, value in before.items()
-    ]
+    moved = [(student.state_dict()[name] - value).pow(2).sum() for name, value in before.items()]
     return float(torch.stack(moved).sum().sqrt())
 
 

@@ -273,3 +273,33 @@ def test_reverse_generator_caps_each_digit_count():
     for problem in problems:
         assert problem.answer == problem.prompt.removeprefix("rev ").rstrip(":")[::-1]
         assert "0" not in problem.answer
+
+
+def test_pool_keeps_exactly_the_problems_whose_reference_the_checker_accepts(quick_task):
+    artifacts, _ = quick_task
+    meta = artifacts.metadata
+    pool = read_jsonl(artifacts.problems_path)
+    references = json.loads(artifacts.references_path.read_text())
+    assert {p.id for p in pool} == set(references)
+    assert len(pool) + sum(meta["references_dropped"].values()) == meta["sizes"]["pool_candidates"]
+    tokenizer = load_tokenizer(artifacts.tokenizer_dir)
+    for problem in pool:
+        assert is_correct(
+            problem, tokenizer.decode(references[problem.id], skip_special_tokens=True)
+        )
+
+
+def test_wrong_references_are_dropped_and_counted(quick_task):
+    # The warmed-up student as a "teacher": right on level 1, mostly wrong on level 2.
+    artifacts, _ = quick_task
+    weak = load_model(artifacts.student_init_dir)
+    tokenizer = load_tokenizer(artifacts.tokenizer_dir)
+    candidates = read_jsonl(artifacts.eval_path)
+    references, kept, dropped = pipeline.verified_references(weak, tokenizer, candidates, 64)
+    assert sum(dropped.values()) > 0 and kept
+    assert len(kept) + sum(dropped.values()) == len(candidates)
+    assert [p.id for p in kept] == [p.id for p in candidates if p.id in references]
+    for problem in kept:
+        assert is_correct(
+            problem, tokenizer.decode(references[problem.id], skip_special_tokens=True)
+        )

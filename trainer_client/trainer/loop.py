@@ -266,6 +266,23 @@ class Trainer:
         items = [_QueueItem(p.id, p.prompt, p.answer) for p in self.pool]
         return self.run_estimate(items, step)
 
+    def service_agreement(self, fresh: dict[str, float]) -> dict[str, Any]:
+        """How closely the service's pass rates match a fresh estimate just posted: equal
+        under window "latest"; under "all" the service also averages older students in."""
+        served = {
+            item.problem_id: item.pass_rate
+            for item in self.timer.call(lambda: list(self.client.iter_weights(self.config.run)))
+        }
+        gaps = [
+            abs(served[pid] - rate) for pid, rate in fresh.items() if served.get(pid) is not None
+        ]
+        return {
+            "problems": len(fresh),
+            "equal": sum(gap < 1e-9 for gap in gaps),
+            "max_abs_diff": max(gaps, default=0.0),
+            "mean_abs_diff": sum(gaps) / len(gaps) if gaps else 0.0,
+        }
+
     def difficulty(self) -> dict[str, Any]:
         found = self.timer.call(self.client.difficulty, self.config.run)
         return {"zones": found.zones.model_dump(), "effective_problems": found.effective_problems}
@@ -490,6 +507,7 @@ def train(
     if config.final_estimate:
         rates = trainer.full_estimate(step=config.steps)
         zones_after = zone_counts(list(rates.values()))
+        state["service_agreement"] = trainer.service_agreement(rates)
     eval_after = trainer.evaluate()
     trainer.add_wall_time()
     summary = _summary(config, trainer, state, zones_after, eval_after)
@@ -525,6 +543,7 @@ def _summary(
         "zones_after": zones_after,
         "service_before": state.get("service_before"),
         "service_after": trainer.difficulty(),
+        "service_agreement": state.get("service_agreement"),
         "eval_before": state.get("eval_before"),
         "eval_after": eval_after,
         "rollouts_spent": counters.rollouts,

@@ -23,7 +23,14 @@ def _zone_rows(summary: dict[str, Any]) -> list[str]:
 def _service_line(summary: dict[str, Any]) -> str:
     zones = (summary.get("service_after") or {}).get("zones") or {}
     counts = " ".join(f"{zone} {zones.get(zone, '-')}" for zone in ZONES)
-    return f"(the service's own view, from all posted outcomes: {counts})"
+    line = f"the service's own view after training: {counts}"
+    agreement = summary.get("service_agreement")
+    if agreement:
+        line += (
+            f"\n  = the fresh estimate on {agreement['equal']}/{agreement['problems']} problems"
+            f" (max |service p - fresh p| {agreement['max_abs_diff']:.3f})"
+        )
+    return line
 
 
 def _accuracy_rows(summary: dict[str, Any]) -> list[str]:
