@@ -3,13 +3,17 @@ SFTTrainer (PACED sampler) on tiny CPU models."""
 
 from __future__ import annotations
 
+import pytest
 from datasets import Dataset
-from trl import DistillationConfig, SFTConfig, SFTTrainer
+from trl import DistillationConfig, DistillationTrainer, SFTConfig, SFTTrainer
 
 from tests.integrations import grpo_job
 from trainer_client.client import PacedClient
 from trainer_client.integrations import toy
-from trainer_client.integrations.trl import PacedCurriculum, PacedDistillationTrainer
+from trainer_client.integrations.trl import PacedCurriculum, PacedDistillationTrainer, _row
+
+# TRL's own loss, as the override's parent computes it.
+DistillationTrainer_compute_loss = DistillationTrainer._compute_loss
 
 STEPS = 3
 COMMON = {
@@ -93,3 +97,42 @@ def test_sft_trainer_trains_on_paced_draws(service_url, tmp_path):
     text_of = {r["problem_id"]: r["prompt"] + r["answer"] for r in rows}
     for step, texts in enumerate(seen):  # the micro-batch of step t is exactly draw t
         assert texts == [text_of[pid] for pid in draws[step]]
+
+
+def test_the_weighted_distillation_loss_is_the_scaled_sum_of_per_sample_losses(
+    service_url, tmp_path
+):
+    """With all scales 1 the override gives TRL's fused loss; otherwise sum_i s_i loss_i."""
+    rows = toy.problems(8)
+    grpo_job.setup(service_url, "distill-loss", rows)
+    tokenizer = toy.build_tokenizer()
+    trainer = PacedDistillationTrainer(
+        model=toy.build_model(tokenizer),
+        teacher_model=toy.build_model(tokenizer, hidden=64, seed=1),
+        args=DistillationConfig(
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=4,
+            max_completion_length=3,
+            **COMMON,
+        ),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    trainer.paced_scales = {
+        r["problem_id"]: s for r, s in zip(rows, [0.0, 0.5, 1.5, 2.0], strict=False)
+    }
+    inputs = trainer._generate_and_score_completions(rows[:4])
+    assert inputs["paced_scale"].tolist() == [0.0, 0.5, 1.5, 2.0]
+    student = trainer.accelerator.unwrap_model(trainer.model)
+    n_items = inputs["num_items_in_batch"].clamp(min=1.0)
+    fused, _, _ = DistillationTrainer_compute_loss(trainer, student, inputs, n_items)
+    per_row = [
+        DistillationTrainer_compute_loss(trainer, student, _row(inputs, i, 4), n_items)[0]
+        for i in range(4)
+    ]
+    assert float(sum(per_row)) == pytest.approx(float(fused), rel=1e-5)
+    weighted, _, _ = trainer._compute_loss(student, inputs, n_items)
+    expected = sum(s * loss for s, loss in zip([0.0, 0.5, 1.5, 2.0], per_row, strict=True))
+    assert float(weighted) == pytest.approx(float(expected), rel=1e-5)
+    weighted.backward()  # a graph to train on
+    assert any(p.grad is not None for p in student.parameters())

@@ -86,17 +86,17 @@ def test_a_dropped_response_and_its_retry_or_a_duplicate_call_count_once(service
         # TRL calling the reward twice for the same step (a duplicate) counts once too.
         reward = trainer.reward_funcs[0]
         last = recorder.calls[-1]
-        completions = ["0"] * len(last["problem_ids"])
-        answers = [row["answer"] for row in toy.problems(24)]
-        answer_of = {row["problem_id"]: a for row, a in zip(toy.problems(24), answers, strict=True)}
-        kwargs = {
-            "problem_id": last["problem_ids"],
-            "answer": [answer_of[p] for p in last["problem_ids"]],
-            "trainer_state": trainer.state,
-        }
+        answer_of = {row["problem_id"]: row["answer"] for row in toy.problems(24)}
+        answers = [answer_of[p] for p in last["problem_ids"]]
+        kwargs = {"problem_id": last["problem_ids"], "answer": answers}
         reward.curriculum.client = paced
         for _ in range(2):
-            reward(prompts=last["prompts"], completions=completions, **kwargs)
+            returned = reward(
+                prompts=last["prompts"], completions=answers, trainer_state=trainer.state, **kwargs
+            )
+            # Every completion passes (raw reward 1): weight_rewards returns each problem's
+            # loss scale from its draw.
+            assert returned == [curriculum.scales[p] for p in last["problem_ids"]]
         assert total_attempts(paced, "grpo-drop") == (STEPS + 1) * GENERATION_BATCH
 
 
@@ -105,7 +105,15 @@ def test_torchrun_two_ranks_draw_identical_prompts_and_record_each_completion_on
     service_url, tmp_path
 ):
     out = tmp_path / "ranks.json"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    # --standalone: a free rendezvous port (the default 29500 may be taken on a shared box).
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
     command += [str(JOB), service_url, "grpo-ranks", str(out), "--steps", str(STEPS)]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
