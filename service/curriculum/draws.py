@@ -64,6 +64,15 @@ def draw(
     """Up to `size` distinct problems, none of them in `exclude` (see the module docstring)."""
     excluded = known(index, exclude)
     result = index.sample(size + len(excluded), rng, mode)
+    if fill == "none" and not len(excluded):  # the plain batch (the hot path): as drawn
+        return Draw(
+            result.problem_ids,
+            result.weights,
+            result.loss_weights,
+            result.pass_rates,
+            result.available,
+            None,
+        )
     keep = ~np.isin(result.problem_ids, excluded)
     picked = np.flatnonzero(keep)[:size]
     available = result.available
