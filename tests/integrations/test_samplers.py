@@ -4,6 +4,8 @@ prime-rl style task sampler, against a real service."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 from torchdata.stateful_dataloader import StatefulDataLoader
 
@@ -86,3 +88,15 @@ def test_task_sampler_hands_out_tasks_observes_groups_and_resumes(service_url):
     assert {pid: (s.attempts, s.successes) for pid, s in stats.items()} == {
         t["problem_id"]: (4, 2) for t in first
     }
+
+
+def test_the_framework_free_glue_imports_neither_verl_ray_nor_trl():
+    code = (
+        "import sys\n"
+        "import trainer_client.integrations.draws, trainer_client.integrations.stateful\n"
+        "import trainer_client.integrations.prime_rl\n"
+        "heavy = {m.split('.')[0] for m in sys.modules} & {'verl', 'ray', 'trl'}\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
