@@ -30,9 +30,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import torch
 from torch.utils.data import Sampler
-from transformers import TrainerCallback
 from trl import DistillationTrainer, GRPOTrainer
 
 from trainer_client.client import PacedClient
@@ -40,10 +38,11 @@ from trainer_client.integrations.draws import (
     FILL,
     PacedDraws,
     as_client,
-    distributed_rank,
     loss_scales,
     post_group_outcomes,
 )
+from trainer_client.integrations.trl_callbacks import PacedEstimationCallback
+from trainer_client.integrations.trl_distillation import PacedDistillationTrainer
 
 __all__ = [
     "PacedCurriculum",
@@ -251,150 +250,3 @@ class PacedReward:
             None if r is None else r * scales.get(pid, 1.0)
             for r, pid in zip(rewards, problem_ids, strict=True)
         ]
-
-
-class PacedEstimationCallback(TrainerCallback):
-    """Every `every_n_steps` steps (and before training): claim `limit` problems from the
-    rollout queue, sample `k` completions of each from the current model, grade them with
-    `verifier(completion, answer)` and post the outcomes — the pass rates distillation and
-    SFT do not produce themselves."""
-
-    def __init__(
-        self,
-        curriculum: PacedCurriculum,
-        verifier: Callable[[str, str | None], bool],
-        *,
-        k: int = 4,
-        limit: int = 8,
-        every_n_steps: int = 1,
-        at_start: bool = True,
-        max_new_tokens: int = 32,
-        temperature: float = 1.0,
-        lease_s: float = 600.0,
-        format_prompt: Callable[[str], str] | None = None,
-    ) -> None:
-        self.curriculum = curriculum
-        self.verifier = verifier
-        self.k = k
-        self.limit = limit
-        self.every_n_steps = every_n_steps
-        self.at_start = at_start
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.lease_s = lease_s
-        self.format_prompt = format_prompt or (lambda prompt: prompt)
-        self.posted: list[list[dict[str, Any]]] = []
-
-    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if self.at_start:
-            self.estimate(model, processing_class, state.global_step)
-
-    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if state.global_step % self.every_n_steps == 0:
-            self.estimate(model, processing_class, state.global_step)
-
-    @torch.no_grad()
-    def estimate(self, model, tokenizer, step: int) -> list[dict[str, Any]]:
-        curriculum = self.curriculum
-        claimer = f"{curriculum.key_prefix}:estimator:rank{distributed_rank()}"
-        queue = curriculum.client.rollout_queue(
-            curriculum.run, self.limit, claimer=claimer, lease_s=self.lease_s
-        )
-        if not queue.items:
-            return []
-        prompts = [self.format_prompt(item.prompt) for item in queue.items]
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-        was_training = model.training
-        model.eval()
-        try:
-            output = model.generate(
-                **encoded,
-                do_sample=True,
-                temperature=self.temperature,
-                max_new_tokens=self.max_new_tokens,
-                num_return_sequences=self.k,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        finally:
-            model.train(was_training)
-        texts = tokenizer.batch_decode(
-            output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True
-        )
-        # generate() returns the k samples of prompt j at rows j*k .. j*k + k - 1.
-        problem_ids = [item.problem_id for item in queue.items for _ in range(self.k)]
-        answers = [item.answer for item in queue.items for _ in range(self.k)]
-        passed = [self.verifier(text, answer) for text, answer in zip(texts, answers, strict=True)]
-        outcomes = post_group_outcomes(
-            curriculum.client,
-            curriculum.run,
-            problem_ids,
-            passed,
-            step,
-            key_prefix=f"{curriculum.key_prefix}:estimate",
-        )
-        self.posted.append(outcomes)
-        return outcomes
-
-
-class PacedDistillationTrainer(DistillationTrainer):
-    """DistillationTrainer whose per-sample divergence is multiplied by its PACED scale.
-
-    The documented override: TRL's divergence is one fused sum over all tokens, so each
-    sample's loss is computed on its own and combined as sum_i s_i * loss_i (with
-    num_items_in_batch the token count of the global batch, as TRL divides it). Samples with
-    s_i = 0 cost nothing. The scale s = loss_weight / mean loss_weight of the draw comes from
-    PacedCurriculum.attach(); use a uniform draw (mode="uniform") — with a proportional one
-    the weighting is already in the sampling and every drawn scale is 1."""
-
-    paced_scales: dict[str, float] | None = None
-    paced_problem_id_column = "problem_id"
-
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        if self.paced_problem_id_column not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, self.paced_problem_id_column]
-
-    def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
-        scales = self.paced_scales or {}
-        column = self.paced_problem_id_column
-        output["paced_scale"] = torch.tensor(
-            [float(scales.get(str(x.get(column)), 1.0)) for x in inputs],
-            device=self.accelerator.device,
-        )
-        return output
-
-    def _compute_loss(self, unwrapped_student, inputs, num_items_in_batch):
-        scale = inputs.get("paced_scale")
-        if scale is None or bool(torch.all(scale == 1.0)):
-            return super()._compute_loss(unwrapped_student, inputs, num_items_in_batch)
-        rows = [i for i in range(len(scale)) if float(scale[i]) != 0.0]
-        if not rows:  # keep a graph for backward (and DDP) without changing the parameters
-            loss, entropy, _ = super()._compute_loss(
-                unwrapped_student, _row(inputs, 0, len(scale)), num_items_in_batch
-            )
-            return loss * 0.0, entropy * 0.0, torch.zeros((), dtype=torch.long)
-        total, entropy_sum, valid = 0.0, 0.0, 0
-        for i in rows:
-            loss, entropy, n_valid = super()._compute_loss(
-                unwrapped_student, _row(inputs, i, len(scale)), num_items_in_batch
-            )
-            if num_items_in_batch is None:  # per-row means: average them, weighted
-                loss = loss / len(scale)
-            total = total + scale[i] * loss
-            entropy_sum = entropy_sum + entropy
-            valid = valid + n_valid
-        return total, entropy_sum, valid
-
-
-def _row(inputs: dict[str, Any], i: int, batch: int) -> dict[str, Any]:
-    """Sample i of a micro-batch: every per-sample tensor or list sliced, the rest as is."""
-    out = {}
-    for key, value in inputs.items():
-        if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch:
-            out[key] = value[i : i + 1]
-        elif isinstance(value, list) and len(value) == batch:
-            out[key] = value[i : i + 1]
-        else:
-            out[key] = value
-    return out
