@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev,trl]" "$(TORCH_PIN)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -188,3 +188,40 @@ class RunHistory(Base):
     mean_weight: Mapped[float] = mapped_column(Double)
     effective_problems: Mapped[float] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RolloutLease(Base):
+    """A claim on a problem's rollouts: while it holds, draws that skip leased problems (and
+    other claimers of the rollout queue) pass the problem over.
+
+    A lease ends when it expires or when the problem is graded after it was taken: then
+    problem_stats.total_attempts exceeds ``attempts_at_claim``. Checking that at read time
+    keeps the outcome ingest path free of lease bookkeeping. Times are unix seconds of the
+    service's clock (replicas need synchronised clocks, as for any TTL)."""
+
+    __tablename__ = "rollout_leases"
+    __table_args__ = (Index("ix_rollout_leases_run_expires", "run_id", "expires_at"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
+    )
+    claimer: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Double)
+    attempts_at_claim: Mapped[int] = mapped_column(BigInteger)
+
+
+class PinnedDraw(Base):
+    """A batch drawn under a caller's draw key: every request with that key gets these items
+    (N ranks asking for step t get one batch whatever was posted in between).
+
+    ``draw`` holds the drawn problems (problems.id) with the weights they had when drawn;
+    texts are read again when the draw is served."""
+
+    __tablename__ = "pinned_draws"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    draw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -50,6 +50,7 @@ DEFAULT_MAX_RETRIES = 5
 # The service rejects larger outcome / problem lists; the client splits them.
 MAX_ITEMS_PER_REQUEST = 10_000
 USER_AGENT = "paced-trainer-client/1"
+FILL_POLICIES = ("none", "unseen", "unseen_then_uniform")
 
 
 class RetryMode(enum.Enum):
@@ -381,16 +382,60 @@ def api_weights(
     return Call("POST", f"/v1/runs/{_seg(run)}/weights", models.WeightsPage.model_validate, body)
 
 
-def api_batch(run: str, size: int, seed: int | None, mode: str) -> Call[models.Batch]:
+def api_batch(
+    run: str,
+    size: int,
+    seed: int | None,
+    mode: str,
+    fill: str | None = None,
+    draw_key: str | None = None,
+    lease: models.Lease | Mapping[str, Any] | None = None,
+    skip_leased: bool | None = None,
+) -> Call[models.Batch]:
     if mode not in ("proportional", "uniform"):
         raise ValueError(f"mode must be 'proportional' or 'uniform', not {mode!r}")
-    body = _without_none({"size": size, "seed": seed, "mode": mode})
-    # Drawing a batch changes no run state; a lost answer is just drawn again.
+    if fill is not None and fill not in FILL_POLICIES:
+        raise ValueError(f"fill must be one of {FILL_POLICIES}, not {fill!r}")
+    checked = None if lease is None else models.Lease.model_validate(lease)
+    if checked is not None and draw_key is None:
+        # A leased draw changes run state: a fixed key makes a retry after a lost answer
+        # replay the same batch instead of leasing a second one.
+        draw_key = f"lease-{uuid.uuid4()}"
+    body = _without_none(
+        {
+            "size": size,
+            "seed": seed,
+            "mode": mode,
+            "fill": fill,
+            "draw_key": draw_key,
+            "lease": None if checked is None else checked.model_dump(mode="json"),
+            "skip_leased": skip_leased,
+        }
+    )
+    # A plain draw changes no run state (a lost answer is just drawn again); a pinned one
+    # answers a repeat with the stored batch.
     return Call("POST", f"/v1/runs/{_seg(run)}/batches", models.Batch.model_validate, body)
 
 
-def api_rollout_queue(run: str, limit: int | None) -> Call[models.RolloutQueue]:
-    params = _without_none({"limit": limit})
+def api_rollout_queue(
+    run: str,
+    limit: int | None,
+    claimer: str | None = None,
+    lease_s: float | None = None,
+    skip_leased: bool | None = None,
+) -> Call[models.RolloutQueue]:
+    if lease_s is not None and claimer is None:
+        raise ValueError("lease_s needs a claimer")
+    params = _without_none(
+        {
+            "limit": limit,
+            "claimer": claimer,
+            "lease_s": lease_s,
+            "skip_leased": None if skip_leased is None else str(bool(skip_leased)).lower(),
+        }
+    )
+    # A claim retried after a lost answer claims again; the lost items come back once their
+    # lease expires.
     return Call(
         "GET",
         f"/v1/runs/{_seg(run)}/rollout-queue",

@@ -167,11 +167,31 @@ class PacedClient:
         size: int,
         seed: int | None = None,
         mode: Literal["proportional", "uniform"] = "proportional",
+        *,
+        fill: Literal["none", "unseen", "unseen_then_uniform"] | None = None,
+        draw_key: str | None = None,
+        lease: models.Lease | Mapping[str, Any] | None = None,
+        skip_leased: bool | None = None,
     ) -> models.Batch:
-        return self._request(core.api_batch(run, size, seed, mode))
+        """Draw a batch. fill tops it up to `size`; draw_key pins it (every request with the
+        key gets the first one's items); lease claims its problems for a claimer;
+        skip_leased passes over problems drawn or claimed but not yet graded."""
+        call = core.api_batch(run, size, seed, mode, fill, draw_key, lease, skip_leased)
+        return self._request(call)
 
-    def rollout_queue(self, run: str, limit: int | None = None) -> models.RolloutQueue:
-        return self._request(core.api_rollout_queue(run, limit))
+    def rollout_queue(
+        self,
+        run: str,
+        limit: int | None = None,
+        *,
+        claimer: str | None = None,
+        lease_s: float | None = None,
+        skip_leased: bool | None = None,
+    ) -> models.RolloutQueue:
+        """Problems that most need rollouts. With a claimer they are leased to it: no other
+        claimer gets them until their outcomes arrive or lease_s passes."""
+        call = core.api_rollout_queue(run, limit, claimer, lease_s, skip_leased)
+        return self._request(call)
 
     def difficulty(self, run: str, bins: int = 10) -> models.Difficulty:
         return self._request(core.api_difficulty(run, bins))

@@ -135,6 +135,15 @@ class WeightsPage(_Model):
 # ---- batches, rollout queue, difficulty --------------------------------------------------------
 
 
+class Lease(_Model):
+    """Claim drawn problems for `claimer` until graded or `ttl_s` seconds pass."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    claimer: str = Field(min_length=1, max_length=200)
+    ttl_s: float = Field(600.0, gt=0)
+
+
 class BatchItem(_Model):
     problem_id: str
     prompt: str
@@ -143,11 +152,15 @@ class BatchItem(_Model):
     weight: float
     # Multiply this problem's distillation loss by loss_weight (1 in proportional mode).
     loss_weight: float
+    # Only with a fill: "drawn" (by weight), "fill_unseen" or "fill_uniform".
+    source: str | None = None
 
 
 class Batch(_Model):
     items: list[BatchItem]
     available: int
+    # Only with a fill: how many items came from each source.
+    sources: dict[str, int] | None = None
 
 
 class RolloutItem(_Model):

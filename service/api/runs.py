@@ -14,11 +14,12 @@ from service.api.fast_json import json_response
 from service.api.limits import check_batch_size, check_items
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
-from service.domain import curriculum, outcomes, runs
+from service.domain import claims, curriculum, outcomes, runs
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 ADMIN = [Depends(require_admin)]
 RUN = [Depends(require_run_access)]
+DEFAULT_LEASE_S = 600.0
 
 
 @router.get("", response_model=schemas.RunList, dependencies=ADMIN)
@@ -92,7 +93,10 @@ async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Dep
     # threadpool hop, no thread contention: ~2x the throughput under 32 clients); only the
     # database work (first use, a due sync, texts not cached) goes to the threadpool.
     check_batch_size(ctx.settings, body.size)
-    args = (body.size, body.seed, body.mode)
+    if body.draw_key is not None or body.lease is not None or body.skip_leased:
+        result = await run_in_threadpool(_draw_claimed_batch, ctx, run, body)
+        return _served(ctx, body, result)
+    args = (body.size, body.seed, body.mode, body.fill)
     ref = ctx.run_refs.get(run)
     pending = None
     if ref is not None:
@@ -103,11 +107,23 @@ async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Dep
         if pending.missing:
             await run_in_threadpool(_fill_texts, ctx, pending)
         result = curriculum.finish_batch(pending)
+    return _served(ctx, body, result)
+
+
+def _served(ctx: AppContext, body: schemas.BatchRequest, result: dict):
     ctx.metrics.batches_served.labels(body.mode).inc()
     ctx.metrics.batch_items_served.inc(len(result["items"]))
     # The domain built exactly the schema's shape: skip pydantic's re-validation and
     # serialise straight to bytes (4x cheaper for 512 items).
     return json_response(result)
+
+
+def _draw_claimed_batch(ctx: AppContext, run: str, body: schemas.BatchRequest) -> dict:
+    spec = claims.BatchSpec(body.size, body.seed, body.mode, body.fill, body.skip_leased)
+    lease = body.lease and claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s)
+    with ctx.transaction() as uow:
+        ref = runs.require_ref(uow, run, ctx.run_refs)
+        return claims.batch(uow, ctx.registry, ctx.prompts, ref, spec, body.draw_key, lease)
 
 
 def _draw_batch_with_db(ctx: AppContext, run: str, args: tuple) -> dict:
@@ -126,11 +142,24 @@ def rollout_queue(
     run: str,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     stale_after: Annotated[int | None, Query(ge=1)] = None,
+    claimer: Annotated[schemas.Claimer | None, Query()] = None,
+    lease_s: Annotated[schemas.LeaseSeconds | None, Query()] = None,
+    skip_leased: bool = False,
     ctx: AppContext = Depends(get_ctx),
 ):
+    # claimer: claim the items (not handed to anyone else until graded or lease_s passes).
+    if lease_s is not None and claimer is None:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "lease_s"), "msg": "lease_s needs a claimer"}]
+        )
+    lease = None if claimer is None else claims.LeaseSpec(claimer, lease_s or DEFAULT_LEASE_S)
     with ctx.transaction() as uow:
-        return curriculum.rollout_queue(
-            uow, ctx.registry, runs.require(uow, run), limit, stale_after
+        if lease is None and not skip_leased:
+            return curriculum.rollout_queue(
+                uow, ctx.registry, runs.require(uow, run), limit, stale_after
+            )
+        return claims.rollout_queue(
+            uow, ctx.registry, runs.require(uow, run), limit, stale_after, lease, skip_leased
         )
 
 

@@ -173,10 +173,39 @@ class WeightsPage(BaseModel):
     next_cursor: str | None
 
 
+MAX_LEASE_S = 7 * 86_400.0
+Claimer = Annotated[str, Field(min_length=1, max_length=200)]
+LeaseSeconds = Annotated[float, Field(gt=0, le=MAX_LEASE_S, allow_inf_nan=False)]
+
+
+class Lease(Request):
+    """Lease the drawn problems to `claimer`: draws with skip_leased and other claimers of the
+    rollout queue pass them over until their outcomes arrive or `ttl_s` seconds pass."""
+
+    claimer: Claimer
+    ttl_s: LeaseSeconds = 600.0
+
+
 class BatchRequest(Request):
     size: Annotated[int, Field(ge=1, le=4096)]
     seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | None = None
     mode: Literal["proportional", "uniform"] = "proportional"
+    # The fields below are optional; without them the batch is what it always was.
+    fill: Literal["none", "unseen", "unseen_then_uniform"] = Field(
+        default="none",
+        description="Top the batch up to `size` when the weighted draw falls short: with "
+        "unseen problems, then (unseen_then_uniform) with any. Filled items have loss_weight 0.",
+    )
+    draw_key: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="Pin the batch: every request with this key gets the items the first one "
+        "drew (N ranks asking for step t get one batch). Another body with the key is a 409.",
+    )
+    lease: Lease | None = None
+    skip_leased: bool = Field(
+        default=False,
+        description="Skip problems under a rollout lease (drawn or claimed, not yet graded).",
+    )
 
 
 class BatchItem(BaseModel):
@@ -186,11 +215,23 @@ class BatchItem(BaseModel):
     pass_rate: float | None
     weight: float
     loss_weight: float
+    source: Literal["drawn", "fill_unseen", "fill_uniform"] | None = Field(
+        default=None, description="Only when the request asked for a fill."
+    )
+
+
+class BatchSources(BaseModel):
+    drawn: int
+    fill_unseen: int
+    fill_uniform: int
 
 
 class Batch(BaseModel):
     items: list[BatchItem]
     available: int
+    sources: BatchSources | None = Field(
+        default=None, description="How many items came from each source; only with a fill."
+    )
 
 
 class QueueItem(BaseModel):

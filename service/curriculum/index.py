@@ -195,6 +195,15 @@ class SamplingIndex:
         return len(self._ids)
 
     @property
+    def problem_ids(self) -> np.ndarray:
+        """Every problem id, ascending (read-only view: do not modify)."""
+        return self._ids
+
+    def unseen_ids(self) -> np.ndarray:
+        """Ids of problems without outcomes, ascending (an O(N) scan: not for the hot path)."""
+        return self._ids[self._attempts <= 0]
+
+    @property
     def n_seen(self) -> int:
         return int(round(self._seen.total()))
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from service.curriculum import draws
 from service.curriculum.estimators import ZONE_NAMES, zones
-from service.curriculum.index import SampleResult
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry, RunIndex
@@ -114,9 +114,10 @@ def batch(
     size: int,
     seed: int | None,
     mode: Literal["proportional", "uniform"],
+    fill: draws.FillPolicy = "none",
 ) -> dict[str, Any]:
     """Draw a batch, syncing the index and reading problem texts from the database as needed."""
-    pending = _pending(registry.get(uow.session, run), prompts, run, size, seed, mode)
+    pending = _pending(registry.get(uow.session, run), prompts, run, size, seed, mode, fill)
     fill_texts(uow, prompts, pending)
     return finish_batch(pending)
 
@@ -126,7 +127,7 @@ class PendingBatch:
     """A drawn batch whose missing problem texts may still have to be read."""
 
     dataset_id: int
-    result: SampleResult
+    result: draws.Draw
     ids: list[int]
     texts: dict[int, Text]
     missing: list[int]
@@ -139,12 +140,13 @@ def draw_from_memory(
     size: int,
     seed: int | None,
     mode: Literal["proportional", "uniform"],
+    fill: draws.FillPolicy = "none",
 ) -> PendingBatch | None:
     """Draw exactly what batch() would, from memory alone (no database access, so cheap
     enough for the event loop); None when the index is not built or due for a sync.
     Texts not in the cache are listed in ``missing`` for fill_texts()."""
     entry = registry.fresh(run.id)
-    return None if entry is None else _pending(entry, prompts, run, size, seed, mode)
+    return None if entry is None else _pending(entry, prompts, run, size, seed, mode, fill)
 
 
 def fill_texts(uow: UnitOfWork, prompts: PromptCache, pending: PendingBatch) -> None:
@@ -154,28 +156,56 @@ def fill_texts(uow: UnitOfWork, prompts: PromptCache, pending: PendingBatch) -> 
 
 
 def finish_batch(pending: PendingBatch) -> dict[str, Any]:
-    return _batch_items(pending.result, [pending.texts[pid] for pid in pending.ids])
+    return batch_items(pending.result, [pending.texts[pid] for pid in pending.ids])
 
 
 def _pending(
-    entry: RunIndex, prompts: PromptCache, run: RunRef, size: int, seed: int | None, mode: str
+    entry: RunIndex,
+    prompts: PromptCache,
+    run: RunRef,
+    size: int,
+    seed: int | None,
+    mode: str,
+    fill: draws.FillPolicy = "none",
 ) -> PendingBatch:
-    result = _draw(entry, size, seed, mode)
+    result = draw_or_conflict(entry, size, seed, mode, fill)
     ids = result.problem_ids.tolist()
     texts, missing = prompts.lookup(run.dataset_id, ids)
     return PendingBatch(run.dataset_id, result, ids, texts, missing)
 
 
-def _draw(entry: RunIndex, size: int, seed: int | None, mode: str) -> SampleResult:
+def draw_or_conflict(
+    entry: RunIndex,
+    size: int,
+    seed: int | None,
+    mode: str,
+    fill: draws.FillPolicy = "none",
+    exclude: np.ndarray | None = None,
+) -> draws.Draw:
+    """The batch's problems; 409 when there are none (without a fill: none is eligible)."""
     with entry.lock:
-        result = entry.index.sample(size, rng_for(seed), mode)
+        result = draws.draw(entry.index, size, rng_for(seed), mode, fill=fill, exclude=exclude)
         n_seen = entry.index.n_seen
-    if result.available == 0:
-        raise Conflict(_why_nothing_eligible(n_seen, mode))
+    if len(result.problem_ids) == 0:
+        why = _why_nothing_eligible(n_seen, mode)
+        if exclude is not None and len(exclude):
+            why += " (problems under a rollout lease were skipped: skip_leased)"
+        raise Conflict(why)
     return result
 
 
-def _batch_items(result: SampleResult, texts: list[Text]) -> dict[str, Any]:
+def batch_items(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:
+    """The response body; `source` and `sources` only when a fill policy was asked for."""
+    body = _batch_items(result, texts)
+    if result.sources is not None:
+        names = [draws.SOURCES[code] for code in result.sources.tolist()]
+        for item, name in zip(body["items"], names, strict=True):
+            item["source"] = name
+        body["sources"] = {name: names.count(name) for name in draws.SOURCES}
+    return body
+
+
+def _batch_items(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:
     # .tolist() gives plain Python numbers: far cheaper to handle than numpy scalars.
     pass_rates = [None if p != p else p for p in result.pass_rates.tolist()]  # NaN -> None
     items = [
@@ -215,11 +245,22 @@ def difficulty(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int) ->
 def rollout_queue(
     uow: UnitOfWork, registry: IndexRegistry, run: Run, limit: int, stale_after: int | None
 ) -> dict[str, Any]:
-    if stale_after is None:
-        stale_after = max(1, math.ceil(run.half_life_steps)) if run.half_life_steps else 50
     entry = registry.get(uow.session, run)
     with entry.lock:
-        queue = entry.index.rollout_queue(limit, run.max_step or 0, stale_after)
+        queue = entry.index.rollout_queue(
+            limit, run.max_step or 0, stale_after_for(run, stale_after)
+        )
+    return queue_items(uow, queue)
+
+
+def stale_after_for(run: Run, stale_after: int | None) -> int:
+    """The caller's staleness threshold, else the run's half-life (or 50 steps)."""
+    if stale_after is not None:
+        return stale_after
+    return max(1, math.ceil(run.half_life_steps)) if run.half_life_steps else 50
+
+
+def queue_items(uow: UnitOfWork, queue: list[tuple[int, str]]) -> dict[str, Any]:
     problems = dataset_store.problems_by_ids(uow.session, [pid for pid, _ in queue])
     items = []
     for pid, reason in queue:

@@ -304,3 +304,41 @@ def test_async_client_end_to_end(base_url, paced):
     assert [i.problem_id for i in batch.items] == ["p04"] and batch.available == 1
     assert len(weights) == len(PROBLEM_IDS)
     assert paced.get_problem_stats("run-async", "p04").attempts == 8
+
+
+# ---- several consumers: fill, leases, pinned draws ---------------------------------------------
+
+
+def test_fill_leases_and_pinned_draws_through_both_clients(base_url, paced):
+    _new_run(paced, "run-consumers")
+    first = paced.rollout_queue("run-consumers", limit=4, claimer="a", lease_s=60)
+    second = paced.rollout_queue("run-consumers", limit=4, claimer="b")
+    assert not {i.problem_id for i in first.items} & {i.problem_id for i in second.items}
+    batch = paced.batch(
+        "run-consumers", 12, seed=1, fill="unseen_then_uniform", lease={"claimer": "t"}
+    )
+    assert len(batch.items) == 12 and batch.sources == {
+        "drawn": 8,  # the eight frontier problems of SUCCESSES
+        "fill_unseen": 4,
+        "fill_uniform": 0,
+    }
+    assert {i.source for i in batch.items} == {"drawn", "fill_unseen"}
+
+    async def pinned():
+        async with AsyncPacedClient(base_url, backoff=NO_WAIT) as client:
+            spec = {"seed": 2, "fill": "unseen", "draw_key": "k1", "skip_leased": True}
+            one = await client.batch("run-consumers", 3, **spec)
+            await client.post_outcomes(
+                "run-consumers", [{"problem_id": "p20", "attempts": 2, "successes": 1}]
+            )
+            two = await client.batch("run-consumers", 3, **spec)
+            claimed = await client.rollout_queue("run-consumers", limit=2, claimer="c")
+            return one, two, claimed
+
+    one, two, claimed = asyncio.run(pinned())
+    assert one == two and len(one.items) == 3
+    leased = {i.problem_id for i in first.items + second.items + batch.items}
+    assert not {i.problem_id for i in one.items} & leased
+    assert len(claimed.items) == 2
+    with pytest.raises(ValueError, match="claimer"):
+        paced.rollout_queue("run-consumers", lease_s=5)

@@ -1,7 +1,7 @@
 """runs.estimator_window: which estimation rounds a pass rate covers ("all" or "latest")
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 14:40:00
 
 Existing runs keep "all" (every outcome, as before). Adding a column with a constant default
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

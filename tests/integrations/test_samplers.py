@@ -1,0 +1,102 @@
+"""The torchdata StatefulDataLoader sampler (resume = the uninterrupted run) and the
+prime-rl style task sampler, against a real service."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+from tests.integrations import grpo_job
+from trainer_client.client import PacedClient
+from trainer_client.integrations import toy
+from trainer_client.integrations.prime_rl import PacedTaskSampler
+from trainer_client.integrations.stateful import PacedStatefulSampler
+
+DRAW = 4  # problems per PACED draw
+LOADER_BATCH = 2  # so a checkpoint can fall in the middle of a draw
+EPOCHS = 2
+
+
+def graded(problem_id: str, step: int, attempts: int = 4) -> dict:
+    """Deterministic fake grading: the same outcomes for both runs of a comparison."""
+    digest = int(hashlib.sha256(f"{problem_id}:{step}".encode()).hexdigest(), 16)
+    return {"problem_id": problem_id, "attempts": attempts, "successes": digest % (attempts + 1)}
+
+
+def loader_for(url: str, run: str, rows: list[dict]) -> StatefulDataLoader:
+    sampler = PacedStatefulSampler.for_dataset(url, run, rows, size=DRAW, seed=3)
+    return StatefulDataLoader(rows, batch_size=LOADER_BATCH, sampler=sampler, collate_fn=list)
+
+
+def consume(paced: PacedClient, run: str, loader, batches, seen: list, stop_after=None):
+    """Iterate `batches` loader batches (across epochs), grading each completed draw."""
+    while len(seen) < batches:
+        for batch in loader:
+            seen.append([row["problem_id"] for row in batch])
+            if len(seen) % (DRAW // LOADER_BATCH) == 0:
+                draw = [pid for part in seen[-(DRAW // LOADER_BATCH) :] for pid in part]
+                step = len(seen) // (DRAW // LOADER_BATCH) - 1
+                paced.post_outcomes(run, [graded(pid, step) for pid in draw])
+            if len(seen) == batches or len(seen) == stop_after:
+                return seen
+    return seen
+
+
+def test_resuming_from_a_state_dict_reproduces_the_uninterrupted_run(service_url):
+    rows = toy.problems(12)  # 3 draws an epoch
+    total = EPOCHS * len(rows) // LOADER_BATCH
+    with PacedClient(service_url) as paced:
+        grpo_job.setup(service_url, "stateful-a", rows)
+        uninterrupted = consume(
+            paced, "stateful-a", loader_for(service_url, "stateful-a", rows), total, []
+        )
+
+        grpo_job.setup(service_url, "stateful-b", rows)
+        loader = loader_for(service_url, "stateful-b", rows)
+        # Stop in the middle of draw 3 of epoch 1 (batch 7 of 12), as a crash would.
+        seen = consume(paced, "stateful-b", loader, total, [], stop_after=7)
+        state = loader.state_dict()
+        assert state  # the sampler's position travels inside the dataloader's state
+        resumed = loader_for(service_url, "stateful-b", rows)  # a new process, say
+        resumed.load_state_dict(state)
+        consume(paced, "stateful-b", resumed, total, seen)
+    assert seen == uninterrupted and len(seen) == total
+
+
+def test_task_sampler_hands_out_tasks_observes_groups_and_resumes(service_url):
+    rows = toy.problems(16)
+    grpo_job.setup(service_url, "tasks", rows)
+    with PacedClient(service_url) as paced:
+        sampler = PacedTaskSampler(paced, "tasks", batch_size=4, seed=1)
+        first = [next(sampler) for _ in range(6)]
+        assert {"problem_id", "prompt", "answer", "weight", "loss_weight"} <= first[0].keys()
+        assert len({t["problem_id"] for t in first}) == 6  # leased: no task twice in flight
+        for task in first:
+            group = [{"problem_id": task["problem_id"], "reward": float(i % 2)} for i in range(4)]
+            sampler.observe(group)
+            sampler.observe(group)  # a duplicate report counts once
+        state = sampler.state_dict()
+        after = [next(sampler) for _ in range(5)]
+
+        resumed = PacedTaskSampler(paced, "tasks", batch_size=4, seed=1)
+        resumed.load_state_dict(state)
+        assert [next(resumed) for _ in range(5)] == after
+        stats = {i.problem_id: i for i in paced.iter_weights("tasks") if i.attempts}
+    assert {pid: (s.attempts, s.successes) for pid, s in stats.items()} == {
+        t["problem_id"]: (4, 2) for t in first
+    }
+
+
+def test_the_framework_free_glue_imports_neither_verl_ray_nor_trl():
+    code = (
+        "import sys\n"
+        "import trainer_client.integrations.draws, trainer_client.integrations.stateful\n"
+        "import trainer_client.integrations.prime_rl\n"
+        "heavy = {m.split('.')[0] for m in sys.modules} & {'verl', 'ray', 'trl'}\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
