@@ -118,6 +118,7 @@ class Trainer:
         bundle: TaskBundle,
         workdir: Path,
         device: torch.device,
+        engine: Any | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -141,7 +142,8 @@ class Trainer:
         # The rollout engine samples from its own copy of the student, synced with
         # load_weights before each estimate (as it would be with vLLM on a GPU).
         rows = config.rollout_batch_size
-        self.engine = TransformersEngine(
+        # Or any RolloutEngine given to train() (in-process vLLM, an OpenAI-compatible server).
+        self.engine = engine or TransformersEngine(
             copy.deepcopy(self.student), self.tokenizer, batch_size=rows, add_special_tokens=True
         )
         self.teacher_engine = TransformersEngine(
@@ -378,12 +380,14 @@ def train(
     resume: bool = False,
     device: str | None = None,
     progress: bool | None = None,
+    engine: Any | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) PACED training; returns the summary (also written to summary.json)."""
+    """Run (or resume) PACED training; returns the summary (also written to summary.json).
+    `engine` rolls out the student (default: a TransformersEngine on a copy of it)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    trainer = Trainer(config, client, bundle, workdir, select_device(device))
+    trainer = Trainer(config, client, bundle, workdir, select_device(device), engine)
     trainer.reset_wall_clock(started)  # setup (models, references) counts too
     ensure_run(client, trainer.timer, config, trainer.pool)
     trainer.load_references()
