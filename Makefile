@@ -50,9 +50,13 @@ $(VLLM_STAMP): pyproject.toml
 
 vllm-env: $(VLLM_STAMP)
 
+# Tests marked `vllm` run in the vLLM environment (make test-vllm), not here.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not vllm"
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_BIN)/pytest -q -m vllm tests/vllm
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

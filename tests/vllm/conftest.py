@@ -63,10 +63,16 @@ def tiny_qwen2(tokenizer, seed: int, *, hidden: int = 128, heads: int = 2, kv_he
     return model
 
 
-def greedy_reference(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
-    """transformers' greedy token ids, one prompt at a time (no padding effects)."""
+def greedy_reference(
+    model, tokenizer, prompts: list[str], max_new_tokens: int, add_special_tokens: bool = False
+) -> list[list[int]]:
+    """transformers' greedy token ids, one prompt at a time (no padding effects). vLLM adds
+    the tokenizer's special tokens to text prompts: pass add_special_tokens=True for a
+    tokenizer that has some (the task's adds <bos>)."""
     from trainer_client.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersEngine(model, tokenizer, batch_size=1)
+    engine = TransformersEngine(
+        model, tokenizer, batch_size=1, add_special_tokens=add_special_tokens
+    )
     groups = engine.generate(prompts, 1, seed=0, max_new_tokens=max_new_tokens, temperature=0)
     return [group[0].token_ids for group in groups]
