@@ -81,11 +81,12 @@ experiment: $(STAMP)
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/compare.py --quick
 
-bench: $(STAMP)
+bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python bench/sampling.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/dashboard.py
+	$(VLLM_BIN)/python bench/rollouts.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis paced.db paced.db-*
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache .hypothesis paced.db paced.db-*
