@@ -8,6 +8,8 @@ Without vLLM they skip, unless PACED_VLLM_REQUIRED=1 (CI sets it): then they fai
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 
 import pytest
 
@@ -76,3 +78,38 @@ def greedy_reference(
     )
     groups = engine.generate(prompts, 1, seed=0, max_new_tokens=max_new_tokens, temperature=0)
     return [group[0].token_ids for group in groups]
+
+
+def task_config(seed: int = 0):
+    """The built-in task, cut down until it builds in well under a minute on 2 cores: the
+    point here is the plumbing, not the student's skill."""
+    from trainer_client.task.config import quick_config
+    from trainer_client.task.models import ModelShape
+
+    return replace(
+        quick_config(seed),
+        levels=2,
+        train_per_level=200,
+        pool_per_level=8,
+        eval_per_level=8,
+        heldout_train=50,
+        heldout_eval=8,
+        teacher=ModelShape(96, 288, 2),
+        teacher_steps=80,
+        student=ModelShape(64, 192, 2),
+        student_steps=60,
+        student_level_weights=(1.0,),
+        k=2,
+    )
+
+
+@pytest.fixture(scope="package")
+def task(tmp_path_factory):
+    from trainer_client.task import prepare
+    from trainer_client.trainer.task_bundle import load_task_bundle
+
+    directory = tmp_path_factory.mktemp("task")
+    started = time.perf_counter()
+    prepare(directory, config=task_config())
+    print(f"\ntask built in {time.perf_counter() - started:.1f} s")
+    return directory, load_task_bundle(directory)

@@ -11,12 +11,11 @@ import copy
 import json
 import re
 import time
-from dataclasses import replace
 
 import httpx
 import pytest
 
-from tests.vllm.conftest import greedy_reference, torch
+from tests.vllm.conftest import greedy_reference, task_config, torch
 from trainer_client.engines.openai_engine import (
     ContextTooLong,
     ModelNotServed,
@@ -31,41 +30,6 @@ pytestmark = pytest.mark.vllm
 
 NAME = "student"
 MAX_NEW = 10
-
-
-def task_config(seed: int = 0):
-    """The built-in task, cut down until it builds in well under a minute on 2 cores: the
-    point here is the plumbing, not the student's skill."""
-    from trainer_client.task.config import quick_config
-    from trainer_client.task.models import ModelShape
-
-    return replace(
-        quick_config(seed),
-        levels=2,
-        train_per_level=200,
-        pool_per_level=8,
-        eval_per_level=8,
-        heldout_train=50,
-        heldout_eval=8,
-        teacher=ModelShape(96, 288, 2),
-        teacher_steps=80,
-        student=ModelShape(64, 192, 2),
-        student_steps=60,
-        student_level_weights=(1.0,),
-        k=2,
-    )
-
-
-@pytest.fixture(scope="module")
-def task(tmp_path_factory):
-    from trainer_client.task import prepare
-    from trainer_client.trainer.task_bundle import load_task_bundle
-
-    directory = tmp_path_factory.mktemp("task")
-    started = time.perf_counter()
-    prepare(directory, config=task_config())
-    print(f"\ntask built in {time.perf_counter() - started:.1f} s")
-    return directory, load_task_bundle(directory)
 
 
 @pytest.fixture(scope="module")
