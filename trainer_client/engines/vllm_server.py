@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from trainer_client.engines.vllm_checkpoint import tokenizer_dir
+from trainer_client.engines.vllm_engine import no_usage_stats
 from trainer_client.trainer.local_service import free_port, wait_healthy
 
 
@@ -70,6 +71,7 @@ def vllm_server(
     )
     env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1"}
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default is sized for big hosts
+    no_usage_stats(env)
     log_path = Path(log_path)
     with log_path.open("w+") as log:
         process = subprocess.Popen(
