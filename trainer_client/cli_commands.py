@@ -71,10 +71,10 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--quick", action="store_true", help="use the quick task variant")
     rollouts = train.add_argument_group("rollout engine (docs/trainer.md: Rollout engines)")
     rollouts.add_argument("--engine", choices=ENGINES, default="transformers")
-    rollouts.add_argument("--base-url", default=None, help="openai: the server, e.g. :8001")
+    rollouts.add_argument("--base-url", default=None, help="openai: the server root URL")
     rollouts.add_argument("--served-model-name", default="student", help="openai: model name")
     rollouts.add_argument("--api-key", default=None, help="openai: bearer token of the server")
-    rollouts.add_argument("--max-concurrency", type=int, default=16, help="openai: requests")
+    rollouts.add_argument("--max-concurrency", type=int, default=16, help="openai: requests in flight")
     rollouts.add_argument(
         "--sync-dir",
         default=None,
