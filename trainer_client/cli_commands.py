@@ -74,7 +74,7 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     rollouts.add_argument("--base-url", default=None, help="openai: the server root URL")
     rollouts.add_argument("--served-model-name", default="student", help="openai: model name")
     rollouts.add_argument("--api-key", default=None, help="openai: bearer token of the server")
-    rollouts.add_argument("--max-concurrency", type=int, default=16, help="openai: requests in flight")
+    rollouts.add_argument("--max-concurrency", type=int, default=16, help="openai: in flight")
     rollouts.add_argument(
         "--sync-dir",
         default=None,
