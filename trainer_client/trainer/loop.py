@@ -138,6 +138,7 @@ class Trainer:
         bundle: TaskBundle,
         workdir: Path,
         device: torch.device,
+        engine: Any | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -161,7 +162,8 @@ class Trainer:
         # The rollout engine samples from its own copy of the student, synced with
         # load_weights before each estimate (as it would be with vLLM on a GPU).
         rows = config.rollout_batch_size
-        self.engine = TransformersEngine(
+        # Or any RolloutEngine given to train() (in-process vLLM, an OpenAI-compatible server).
+        self.engine = engine or TransformersEngine(
             copy.deepcopy(self.student), self.tokenizer, batch_size=rows, add_special_tokens=True
         )
         self.teacher_engine = TransformersEngine(
@@ -460,12 +462,14 @@ def train(
     resume: bool = False,
     device: str | None = None,
     progress: bool | None = None,
+    engine: Any | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) PACED training; returns the summary (also written to summary.json)."""
+    """Run (or resume) PACED training; returns the summary (also written to summary.json).
+    `engine` rolls out the student (default: a TransformersEngine on a copy of it)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    trainer = Trainer(config, client, bundle, workdir, select_device(device))
+    trainer = Trainer(config, client, bundle, workdir, select_device(device), engine)
     trainer.reset_wall_clock(started)  # setup (models, references) counts too
     trainer.load_references()  # first: only problems with a verified reference are uploaded
     ensure_run(client, trainer.timer, config, trainer.pool)
