@@ -140,8 +140,11 @@ def test_paced_train_rolls_out_through_the_server(server, task, tmp_path, monkey
         print(f"\n$ paced {' '.join(argv)}\n{output}(wall {wall:.1f} s)")
     summary = json.loads((workdir / "summary.json").read_text())
     pool = len(bundle.pool)
-    # Start and end estimates over the whole pool plus one refresh, K=2 each.
-    assert summary["rollouts_spent"] == 2 * (2 * pool + 4)
-    assert served_requests(server) - before >= 2 * pool + 4  # one request per problem
+    # K=2 rollouts per problem: the initial and the final full-pool estimates, and each
+    # refresh (scheduled, or after a 409 when nothing was eligible) re-rolls up to 4.
+    refreshed = min(4, pool) * summary["refreshes"]
+    assert summary["refreshes"] >= 1
+    assert summary["rollouts_spent"] == 2 * (2 * pool + refreshed)
+    assert served_requests(server) - before >= 2 * pool + refreshed  # one request per problem
     assert (workdir / "vllm-sync" / "model.safetensors").exists()  # the student was pushed
-    assert summary["zones_after"] is not None and summary["refreshes"] == 1
+    assert summary["zones_after"] is not None
