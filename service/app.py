@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import dashboard, datasets, errors, history, overview, runs, system
 from service.api.body_limit import BodyLimitMiddleware
+from service.api.responses import operation_id
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
 from service.domain.history import HistoryRecordingRegistry
@@ -56,15 +57,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="PACED curriculum service: pass-rate-weighted batches for distillation.",
         # Bodies without a Content-Type (plain `curl -d`) are parsed as JSON.
         strict_content_type=False,
+        generate_unique_id_function=operation_id,
     )
     app.state.ctx = ctx
-    errors.install(app)
-    app.include_router(system.router)
-    app.include_router(datasets.router)
-    app.include_router(runs.router)
-    app.include_router(history.router)
-    app.include_router(overview.router)
-    app.include_router(dashboard.router)
+    routers = [
+        system.router,
+        datasets.router,
+        runs.router,
+        history.router,
+        overview.router,
+        dashboard.router,
+    ]
+    errors.install(app, routers)
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", dashboard.static_files(), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -10,11 +10,17 @@ from pydantic import BaseModel
 
 from service.api import schemas
 from service.api.deps import get_ctx
+from service.api.responses import AUTH, DATABASE, errors
 from service.api.security import require_run_access
 from service.context import AppContext
 from service.domain import history, runs
 
-router = APIRouter(prefix="/v1/runs", tags=["history"], dependencies=[Depends(require_run_access)])
+router = APIRouter(
+    prefix="/v1/runs",
+    tags=["history"],
+    dependencies=[Depends(require_run_access)],
+    responses=errors(*AUTH, 404, *DATABASE),
+)
 
 
 class HistoryPoint(BaseModel):

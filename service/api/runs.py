@@ -12,11 +12,12 @@ from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.fast_json import json_response
 from service.api.limits import check_batch_size, check_items
+from service.api.responses import AUTH, BODY, DATABASE, errors
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
 from service.domain import claims, curriculum, outcomes, runs
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=errors(*AUTH, *DATABASE))
 ADMIN = [Depends(require_admin)]
 RUN = [Depends(require_run_access)]
 DEFAULT_LEASE_S = 600.0
@@ -29,7 +30,11 @@ def list_runs(ctx: AppContext = Depends(get_ctx)):
 
 
 @router.post(
-    "", response_model=schemas.RunOut, status_code=status.HTTP_201_CREATED, dependencies=ADMIN
+    "",
+    response_model=schemas.RunOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=ADMIN,
+    responses=errors(*BODY, 404, 409),  # 404: the dataset; 409: the name is taken
 )
 def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
@@ -37,13 +42,18 @@ def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
         return view
 
 
-@router.get("/{run}", response_model=schemas.RunOut, dependencies=RUN)
+@router.get("/{run}", response_model=schemas.RunOut, dependencies=RUN, responses=errors(404))
 def get_run(run: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return runs.get(uow, run)
 
 
-@router.post("/{run}/outcomes", response_model=schemas.OutcomesAccepted, dependencies=RUN)
+@router.post(
+    "/{run}/outcomes",
+    response_model=schemas.OutcomesAccepted,
+    dependencies=RUN,
+    responses=errors(*BODY, 404, 409),  # 409: an Idempotency-Key reused with another body
+)
 def post_outcomes(
     run: str,
     body: schemas.OutcomesPost,
@@ -65,14 +75,22 @@ def post_outcomes(
 
 
 @router.get(
-    "/{run}/problems/{problem_id:path}", response_model=schemas.ProblemStatsOut, dependencies=RUN
+    "/{run}/problems/{problem_id:path}",
+    response_model=schemas.ProblemStatsOut,
+    dependencies=RUN,
+    responses=errors(404),
 )
 def get_problem_stats(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return curriculum.problem_stats(uow, runs.require(uow, run), problem_id)
 
 
-@router.post("/{run}/weights", response_model=schemas.WeightsPage, dependencies=RUN)
+@router.post(
+    "/{run}/weights",
+    response_model=schemas.WeightsPage,
+    dependencies=RUN,
+    responses=errors(*BODY, 404),
+)
 def get_weights(
     run: str,
     body: Annotated[schemas.WeightsQuery | None, Body()] = None,
@@ -87,7 +105,12 @@ def get_weights(
         )
 
 
-@router.post("/{run}/batches", response_model=schemas.Batch, dependencies=RUN)
+@router.post(
+    "/{run}/batches",
+    response_model=schemas.Batch,
+    dependencies=RUN,
+    responses=errors(*BODY, 404, 409),  # 409: nothing to draw, or a draw_key reused
+)
 async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
     # async on purpose: a warm service draws from memory right on the event loop (no
     # threadpool hop, no thread contention: ~2x the throughput under 32 clients); only the
@@ -137,7 +160,12 @@ def _fill_texts(ctx: AppContext, pending: curriculum.PendingBatch) -> None:
         curriculum.fill_texts(uow, ctx.prompts, pending)
 
 
-@router.get("/{run}/rollout-queue", response_model=schemas.RolloutQueue, dependencies=RUN)
+@router.get(
+    "/{run}/rollout-queue",
+    response_model=schemas.RolloutQueue,
+    dependencies=RUN,
+    responses=errors(404),
+)
 def rollout_queue(
     run: str,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
@@ -163,7 +191,9 @@ def rollout_queue(
         )
 
 
-@router.get("/{run}/difficulty", response_model=schemas.Difficulty, dependencies=RUN)
+@router.get(
+    "/{run}/difficulty", response_model=schemas.Difficulty, dependencies=RUN, responses=errors(404)
+)
 def difficulty(
     run: str,
     bins: Annotated[int, Query(ge=1, le=1000)] = 10,
