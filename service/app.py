@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import dashboard, datasets, errors, history, overview, runs, system
 from service.api.body_limit import BodyLimitMiddleware
+from service.api.limits import document_limits
 from service.api.responses import operation_id
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
@@ -72,6 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.mount("/static", dashboard.static_files(), name="static")
+    build_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document_limits(build_openapi(), settings)  # build_openapi caches what it returns
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

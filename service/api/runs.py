@@ -168,7 +168,7 @@ def _fill_texts(ctx: AppContext, pending: curriculum.PendingBatch) -> None:
 )
 def rollout_queue(
     run: str,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=schemas.MAX_PAGE)] = 100,
     stale_after: Annotated[int | None, Query(ge=1)] = None,
     claimer: Annotated[schemas.Claimer | None, Query()] = None,
     lease_s: Annotated[schemas.LeaseSeconds | None, Query()] = None,

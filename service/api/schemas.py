@@ -18,7 +18,10 @@ from typing_extensions import TypedDict
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-MAX_ITEMS = 10_000
+# Page sizes (weights, rollout queue). Items per request and batch sizes are settings
+# (PACED_MAX_ITEMS_PER_REQUEST, PACED_MAX_BATCH_SIZE): enforced by service/api/limits.py and
+# written into the OpenAPI document there, so raising them works.
+MAX_PAGE = 10_000
 INT63 = 2**63 - 1
 
 
@@ -64,7 +67,7 @@ class ProblemIn(Request):
 
 
 class ProblemsUpsert(Request):
-    problems: Annotated[list[ProblemIn], Field(max_length=MAX_ITEMS)]
+    problems: list[ProblemIn]
 
 
 class ProblemsUpserted(BaseModel):
@@ -157,7 +160,7 @@ def successes_within_attempts(outcomes: list[OutcomeIn]) -> list[dict[str, Any]]
 
 
 class OutcomesPost(Request):
-    outcomes: Annotated[list[OutcomeIn], Field(min_length=1, max_length=MAX_ITEMS)]
+    outcomes: Annotated[list[OutcomeIn], Field(min_length=1)]
 
 
 class OutcomesAccepted(BaseModel):
@@ -175,9 +178,9 @@ class ProblemStatsOut(BaseModel):
 
 
 class WeightsQuery(Request):
-    problem_ids: Annotated[list[str], Field(max_length=MAX_ITEMS)] | None = None
+    problem_ids: list[str] | None = None
     cursor: str | None = None
-    limit: Annotated[int, Field(ge=1, le=MAX_ITEMS), INTEGRAL] = 1000
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE), INTEGRAL] = 1000
 
 
 class WeightItem(BaseModel):
@@ -207,7 +210,7 @@ class Lease(Request):
 
 
 class BatchRequest(Request):
-    size: Annotated[int, Field(ge=1, le=4096), INTEGRAL]
+    size: Annotated[int, Field(ge=1), INTEGRAL]
     seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1), INTEGRAL] | None = None
     mode: Literal["proportional", "uniform"] = "proportional"
     # The fields below are optional; without them the batch is what it always was.

@@ -40,6 +40,7 @@ RULES_BEYOND_THE_SCHEMA = (
     "Value error, successes (",  # outcomes: successes <= attempts
     "unknown problem id(s)",  # weights and outcomes of ids the dataset does not have
     "text may not contain NUL",  # PostgreSQL text cannot hold \\u0000
+    "invalid cursor: pass back next_cursor",  # a cursor is one the service handed out
 )
 EXAMPLES_RUN: Counter[str] = Counter()
 STATUSES: defaultdict[str, Counter[int]] = defaultdict(Counter)
