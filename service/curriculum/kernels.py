@@ -27,6 +27,19 @@ def beta_kernel(p: np.ndarray, kernel: KernelConfig) -> np.ndarray:
     return np.power(p, kernel.alpha) * np.power(1.0 - p, kernel.beta)
 
 
+def kernel_curve(kernel: KernelConfig, edges: list[float], points: int = 201) -> dict:
+    """What the dashboard draws: w(p) on `points` evenly spaced p in [0, 1], and at the centre
+    of each histogram bin given by `edges` (so the browser never restates the kernel)."""
+    p = np.linspace(0.0, 1.0, points)
+    bounds = np.asarray(edges, dtype=np.float64)
+    centres = (bounds[:-1] + bounds[1:]) / 2.0
+    return {
+        "p": p.tolist(),
+        "w": beta_kernel(p, kernel).tolist(),
+        "at_bins": beta_kernel(centres, kernel).tolist(),
+    }
+
+
 def expected_kernel(a: np.ndarray, b: np.ndarray, kernel: KernelConfig) -> np.ndarray:
     """E[p^alpha (1-p)^beta] for p ~ Beta(a, b), in closed form B(a+alpha, b+beta) / B(a, b).
 

@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.estimators import ZONE_FRONTIER, ZONE_MASTERED, zones
 from service.curriculum.index import SamplingIndex
+from service.curriculum.kernels import kernel_curve
 from service.db import UnitOfWork
 from service.domain import runs as run_service
+from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry
 from service.domain.previews import text_fields
 from service.models import Run, RunHistory, utcnow
@@ -234,4 +236,5 @@ def overview(
         "mean_pass_rate": mean_p,
         "top_frontier": frontier,
         "recently_mastered": mastered,
+        "kernel_curve": kernel_curve(estimator_for(run).kernel, report["histogram"]["edges"]),
     }
