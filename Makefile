@@ -11,7 +11,7 @@ export PACED_TEST_DATABASE_URL
 TORCH_PIN ?= torch==2.13.0
 PORT ?= 8000
 
-.PHONY: install test lint format serve demo teacher experiment experiment-quick bench clean
+.PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Strict on the core, the domain and the client's public API ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

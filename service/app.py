@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -75,9 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", dashboard.static_files(), name="static")
     build_openapi = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document_limits(build_openapi(), settings)  # build_openapi caches what it returns
+        assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

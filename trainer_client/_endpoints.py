@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel
 
 from . import models
 from ._retry import RetryMode
@@ -58,7 +59,7 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def _items(model: type[models.BaseModel]) -> Callable[[Any], list[Any]]:
+def _items(model: type[BaseModel]) -> Callable[[Any], list[Any]]:
     return lambda body: [model.model_validate(item) for item in body["items"]]
 
 

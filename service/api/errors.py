@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from starlette.types import Scope
 
 from service.errors import DomainError, IdempotentReplay
 
@@ -38,7 +39,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def allowed_methods(routers: list[APIRouter], scope: dict[str, Any]) -> set[str]:
+def allowed_methods(routers: list[APIRouter], scope: Scope) -> set[str]:
     """Every method some route answers on this path (GET and POST /v1/runs are two routes)."""
     methods: set[str] = set()
     for router in routers:

@@ -143,7 +143,7 @@ def _served(ctx: AppContext, body: schemas.BatchRequest, result: dict):
 
 def _draw_claimed_batch(ctx: AppContext, run: str, body: schemas.BatchRequest) -> dict:
     spec = claims.BatchSpec(body.size, body.seed, body.mode, body.fill, body.skip_leased)
-    lease = body.lease and claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s)
+    lease = claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s) if body.lease else None
     with ctx.transaction() as uow:
         ref = runs.require_ref(uow, run, ctx.run_refs)
         return claims.batch(uow, ctx.registry, ctx.prompts, ref, spec, body.draw_key, lease)

@@ -14,7 +14,7 @@ rebuilt index draws the same batch as one updated incrementally.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -334,18 +334,20 @@ class SamplingIndex:
         # first position where the count exceeds the rank.
         flat = np.cumsum(seen.ravel(), dtype=np.int32).reshape(seen.shape)
         running = flat - (flat[:, :1] - seen[:, :1])
-        return starts + np.count_nonzero(running <= rank[:, None], axis=1)
+        slots: np.ndarray = starts + np.count_nonzero(running <= rank[:, None], axis=1)
+        return slots
 
     def _seen_slots(self) -> np.ndarray:
         """All seen slots, found through non-empty blocks (no O(N) scan when few are seen)."""
         blocks = self._seen.positive_leaves()
         candidates = ((blocks << BLOCK_SHIFT)[:, None] + np.arange(BLOCK)).ravel()
         candidates = candidates[candidates < self.n_problems]
-        return candidates[self._attempts[candidates] > 0]
+        seen_slots: np.ndarray = candidates[self._attempts[candidates] > 0]
+        return seen_slots
 
     # ---- summaries ----------------------------------------------------------------------
 
-    def difficulty(self, bins: int = 10) -> dict:
+    def difficulty(self, bins: int = 10) -> dict[str, Any]:
         return difficulty_report(
             self._attempts,
             self._successes,

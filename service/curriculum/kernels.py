@@ -24,10 +24,13 @@ class KernelConfig:
 def beta_kernel(p: np.ndarray, kernel: KernelConfig) -> np.ndarray:
     """w(p) = p^alpha (1-p)^beta for p in [0, 1] (p is clipped: float counts can overshoot)."""
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    return np.power(p, kernel.alpha) * np.power(1.0 - p, kernel.beta)
+    w: np.ndarray = np.power(p, kernel.alpha) * np.power(1.0 - p, kernel.beta)
+    return w
 
 
-def kernel_curve(kernel: KernelConfig, edges: list[float], points: int = 201) -> dict:
+def kernel_curve(
+    kernel: KernelConfig, edges: list[float], points: int = 201
+) -> dict[str, list[float]]:
     """What the dashboard draws: w(p) on `points` evenly spaced p in [0, 1], and at the centre
     of each histogram bin given by `edges` (so the browser never restates the kernel)."""
     p = np.linspace(0.0, 1.0, points)
@@ -47,4 +50,5 @@ def expected_kernel(a: np.ndarray, b: np.ndarray, kernel: KernelConfig) -> np.nd
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    return np.exp(betaln(a + kernel.alpha, b + kernel.beta) - betaln(a, b))
+    w: np.ndarray = np.exp(betaln(a + kernel.alpha, b + kernel.beta) - betaln(a, b))
+    return w

@@ -25,7 +25,7 @@ def _float_or_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _stat_items(run: Run, rows: list[tuple]) -> list[dict[str, Any]]:
+def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes)."""
     if not rows:
         return []
@@ -165,7 +165,7 @@ def _pending(
     run: RunRef,
     size: int,
     seed: int | None,
-    mode: str,
+    mode: draws.Mode,
     fill: draws.FillPolicy = "none",
 ) -> PendingBatch:
     result = draw_or_conflict(entry, size, seed, mode, fill)
@@ -178,7 +178,7 @@ def draw_or_conflict(
     entry: RunIndex,
     size: int,
     seed: int | None,
-    mode: str,
+    mode: draws.Mode,
     fill: draws.FillPolicy = "none",
     exclude: np.ndarray | None = None,
 ) -> draws.Draw:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from service.curriculum.estimators import Estimator, EstimatorConfig, KernelConfig
+from service.curriculum.estimators import Estimator, EstimatorConfig
+from service.curriculum.kernels import KernelConfig
 from service.domain.runs import RunRef
 from service.models import Run
 

@@ -163,7 +163,7 @@ class HistoryRecordingRegistry(IndexRegistry):
 # ---- reading ----------------------------------------------------------------------------
 
 
-def history_point(row: RunHistory | Row) -> dict[str, Any]:
+def history_point(row: RunHistory | Row[Any]) -> dict[str, Any]:
     """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
     return {
         "step": row.step,

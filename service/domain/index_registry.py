@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.index import SamplingIndex
 from service.domain.estimation import estimator_for
+from service.domain.runs import RunRef
 from service.models import Run
 from service.store import datasets as dataset_store
 from service.store import outcome_log
@@ -45,7 +46,7 @@ class IndexRegistry:
         self._build_locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, session: Session, run: Run) -> RunIndex:
+    def get(self, session: Session, run: Run | RunRef) -> RunIndex:
         """The run's index, built if needed and synced if older than the interval."""
         entry = self._indexes.get(run.id)
         if entry is None:
@@ -118,7 +119,7 @@ class IndexRegistry:
     def forget(self, run_id: int) -> None:
         self._indexes.pop(run_id, None)
 
-    def _build_once(self, session: Session, run: Run) -> RunIndex:
+    def _build_once(self, session: Session, run: Run | RunRef) -> RunIndex:
         with self._guard:
             lock = self._build_locks.setdefault(run.id, threading.Lock())
         with lock:
