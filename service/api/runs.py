@@ -38,7 +38,14 @@ def list_runs(ctx: AppContext = Depends(get_ctx)):
 )
 def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
-        _, view = runs.create(uow, body.model_dump(), with_token=bool(ctx.settings.admin_token))
+        _, view = runs.create(
+            uow,
+            body.name,
+            body.dataset,
+            body.kernel.config(),
+            body.estimator.config(),
+            with_token=bool(ctx.settings.admin_token),
+        )
         return view
 
 

@@ -15,6 +15,9 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from service.curriculum.estimators import EstimatorConfig
+from service.curriculum.kernels import KernelConfig
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -86,6 +89,10 @@ class Kernel(Request):
     alpha: PositiveFinite = 1.0
     beta: PositiveFinite = 1.0
 
+    def config(self) -> KernelConfig:
+        """The core's settings object, carried as is to the sampler (Run.kernel)."""
+        return KernelConfig(self.alpha, self.beta)
+
 
 class EstimatorSpec(Request):
     kind: Literal["empirical", "posterior"] = "empirical"
@@ -107,6 +114,12 @@ class EstimatorSpec(Request):
         if window == "latest" and info.data.get("half_life_steps") is not None:
             raise ValueError("window 'latest' keeps one round only; leave half_life_steps null")
         return window
+
+    def config(self) -> EstimatorConfig:
+        """The core's settings object, carried as is to the sampler (Run.estimator)."""
+        return EstimatorConfig(
+            self.kind, self.prior_alpha, self.prior_beta, self.half_life_steps, self.window
+        )
 
 
 class RunCreate(Request):

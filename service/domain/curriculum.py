@@ -257,7 +257,8 @@ def stale_after_for(run: Run, stale_after: int | None) -> int:
     """The caller's staleness threshold, else the run's half-life (or 50 steps)."""
     if stale_after is not None:
         return stale_after
-    return max(1, math.ceil(run.half_life_steps)) if run.half_life_steps else 50
+    half_life = run.estimator.half_life_steps
+    return max(1, math.ceil(half_life)) if half_life else 50
 
 
 def queue_items(uow: UnitOfWork, queue: list[tuple[int, str]]) -> dict[str, Any]:

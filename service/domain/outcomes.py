@@ -117,11 +117,11 @@ def ingest(
         attempts.astype(np.float64),
         successes.astype(np.float64),
         steps,
-        run.half_life_steps,
-        run.estimator_window,
+        run.estimator.half_life_steps,
+        run.estimator.window,
     )
     merged = stats_store.upsert_stats(
-        session, run.id, aggregated, run.half_life_steps, run.estimator_window
+        session, run.id, aggregated, run.estimator.half_life_steps, run.estimator.window
     )
     response = {"accepted": len(outcomes)}
     if idempotency_key is not None:
