@@ -14,7 +14,7 @@ from service.api.limits import document_limits
 from service.api.responses import operation_id
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
-from service.domain.history import HistoryRecordingRegistry
+from service.domain.index_registry import IndexRegistry
 from service.domain.prompt_cache import PromptCache
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
@@ -41,12 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         engine=engine,
         session_factory=session_factory,
-        registry=HistoryRecordingRegistry(
-            session_factory,
-            settings.sync_interval_s,
-            max_points=settings.history_max_points,
-            min_interval_s=settings.history_min_interval_s,
-        ),
+        registry=IndexRegistry(session_factory, settings.sync_interval_s),
         metrics=metrics,
         prompts=PromptCache(
             max_bytes=int(settings.prompt_cache_mb * 2**20),

@@ -74,7 +74,7 @@ def post_outcomes(
         raise RequestValidationError(errors)
     with ctx.transaction() as uow:
         result = outcomes.ingest(
-            uow, runs.require(uow, run), items, idempotency_key, ctx.registry.refresh
+            uow, runs.require(uow, run), items, idempotency_key, ctx.outcomes_committed
         )
     ctx.metrics.outcomes_ingested.inc(len(items))
     ctx.metrics.attempts_ingested.inc(sum(o["attempts"] for o in items))

@@ -54,6 +54,17 @@ def _first_appearances(seq: np.ndarray) -> np.ndarray:
     return seq[np.sort(first)]
 
 
+@dataclass(frozen=True)
+class IndexArrays:
+    """Views of an index's per-slot arrays, slot order (sorted problem ids)."""
+
+    ids: np.ndarray
+    attempts: np.ndarray
+    successes: np.ndarray
+    last_step: np.ndarray
+    weights: np.ndarray
+
+
 class SamplingIndex:
     """Per-run in-memory state. Slots follow sorted problem ids (int64, ascending)."""
 
@@ -189,6 +200,18 @@ class SamplingIndex:
             self._seen.update(blocks, self._seen.leaves[blocks] + counts)
 
     # ---- sizes --------------------------------------------------------------------------
+
+    def arrays(self) -> IndexArrays:
+        """Views, not copies, of the per-slot arrays (hold the run's lock while reading them;
+        copy what you keep): summaries over a million problems without a copy."""
+        n = self.n_problems
+        return IndexArrays(
+            ids=self._ids,
+            attempts=self._attempts,
+            successes=self._successes,
+            last_step=self._last_step,
+            weights=self._tree.leaves[:n],
+        )
 
     @property
     def n_problems(self) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 from service.db import UnitOfWork
 from service.domain import curriculum
 from service.domain import runs as run_service
-from service.domain.history import history_point, index_arrays, mean_pass_rate
+from service.domain.history import history_point, mean_pass_rate
 from service.domain.index_registry import IndexRegistry
 from service.domain.previews import text_fields
 from service.errors import InvalidQuery, NotFound
@@ -133,7 +133,7 @@ def compare(
         entry = registry.get(uow.session, run)
         with entry.lock:
             index = entry.index
-            current = index_arrays(index)
+            current = index.arrays()
             items.append(
                 {
                     "run": run_service.run_view(run, dataset_name),
