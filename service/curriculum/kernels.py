@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,9 +17,12 @@ class KernelConfig:
     beta: float = 1.0
 
     def __post_init__(self) -> None:
-        # Negative exponents would put infinite weight on solved or hopeless problems.
-        if not (self.alpha >= 0 and self.beta >= 0):
-            raise ValueError(f"kernel exponents must be >= 0, got {self.alpha}, {self.beta}")
+        # The one rule, the API's (Kernel: gt=0, finite) and the client's too: a zero exponent
+        # would give solved or hopeless problems full weight, a negative one infinite weight.
+        if not (0 < self.alpha < math.inf and 0 < self.beta < math.inf):
+            raise ValueError(
+                f"kernel exponents must be finite and > 0, got {self.alpha}, {self.beta}"
+            )
 
 
 def beta_kernel(p: np.ndarray, kernel: KernelConfig) -> np.ndarray:
