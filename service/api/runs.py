@@ -134,7 +134,7 @@ async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Dep
     if pending is None:
         result = await run_in_threadpool(_draw_batch_with_db, ctx, run, args)
     else:
-        if pending.missing:
+        if pending.needs_database:
             await run_in_threadpool(_fill_texts, ctx, pending)
         result = curriculum.finish_batch(pending)
     return _served(ctx, body, result)
