@@ -12,38 +12,29 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
+import subprocess
+import sys
 import tempfile
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import CHECKS, load_all_checks
-from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.reliability import fuzz_checks  # noqa: F401 - registers its check with schemathesis
 from tests.reliability.servers import Server, setup_run
 
 MAX_EXAMPLES = 25  # per operation and backend
 STATEFUL_EXAMPLES = 30  # scenarios per backend
-# Rules that span fields or need the database, which JSON Schema cannot state: a request the
-# schema allows may still be refused with 422 for these (and only these) reasons.
-RULES_BEYOND_THE_SCHEMA = (
-    "name 2 to ",  # /v1/compare: runs and pair count their names...
-    "each run may be named only once",  # ...which must differ...
-    "runs are on different datasets",  # ...and share a dataset
-    "both runs of the pair must be among",
-    "lease_s needs a claimer",  # rollout-queue
-    "Value error, window 'latest' keeps one round only",  # estimator: window vs half-life
-    "Value error, successes (",  # outcomes: successes <= attempts
-    "unknown problem id(s)",  # weights and outcomes of ids the dataset does not have
-    "text may not contain NUL",  # PostgreSQL text cannot hold \\u0000
-    "invalid cursor: pass back next_cursor",  # a cursor is one the service handed out
-)
 EXAMPLES_RUN: Counter[str] = Counter()
 STATUSES: defaultdict[str, Counter[int]] = defaultdict(Counter)
+ROOT = Path(__file__).resolve().parents[2]
 EXISTING = {"dataset": "d", "run": "r", "problem_id": "q1"}
 
 
@@ -92,38 +83,10 @@ def aim_at_existing_resources(case) -> None:
             params[name] = EXISTING[name]
 
 
-def _float_rounding(error: dict) -> bool:
-    """The generator computes near 2**63 and 2**64 in floats: a bound exceeded by less than
-    the rounding of a double is the generator's, not the schema's."""
-    bound = (error.get("ctx") or {}).get("le", (error.get("ctx") or {}).get("ge"))
-    value = error.get("input")
-    if not isinstance(bound, int) or not isinstance(value, int):
-        return False
-    return abs(value - bound) <= abs(bound) * 2.0**-52
-
-
-def _beyond_the_schema(error: dict) -> bool:
-    msg = error.get("msg", "")
-    return any(rule in msg for rule in RULES_BEYOND_THE_SCHEMA) or _float_rounding(error)
-
-
-def schema_valid_requests_are_accepted(ctx, response, case):
-    """schemathesis' positive_data_acceptance, less the documented RULES_BEYOND_THE_SCHEMA."""
-    try:
-        return positive_data_acceptance(ctx, response, case)
-    except RejectedPositiveData:
-        if response.status_code == 422:
-            detail = response.json().get("detail")
-            if isinstance(detail, list) and detail and all(map(_beyond_the_schema, detail)):
-                return None
-        raise
-
-
 load_all_checks()
 # Every check schemathesis has (status codes documented, Allow headers, negative data refused,
-# use after free, ...), with positive_data_acceptance less the rules above.
+# use after free, ...), with positive_data_acceptance less the rules of fuzz_checks.py.
 ALL_CHECKS = [check for check in CHECKS.get_all() if check is not positive_data_acceptance]
-ALL_CHECKS.append(schema_valid_requests_are_accepted)
 
 
 @schema.parametrize()
@@ -143,46 +106,29 @@ def test_no_server_errors_and_responses_match_the_schema(case, fuzz_server):
     STATUSES[backend][response.status_code // 100 * 100] += 1
 
 
-class Workflow(schema.as_state_machine()):  # type: ignore[misc]
-    """Scenarios that chain operations through the links schemathesis infers (a created run's
-    name into its batches, outcomes, ...), every check on each response."""
-
-    base_url = ""
-
-    def before_call(self, case):
-        aim_at_existing_resources(case)
-
-    def get_call_kwargs(self, case):
-        return {"base_url": self.base_url, "timeout": 30}
-
-    def validate_response(self, response, case, additional_checks=None, **kwargs):
-        STATEFUL_STATUSES[response.status_code // 100 * 100] += 1
-        case.validate_response(response, recorder=self.recorder, checks=ALL_CHECKS)
-
-
-STATEFUL_STATUSES: Counter[int] = Counter()
-
-
 def test_stateful_scenarios_pass_every_check(fuzz_server):
+    """The stateful phase through schemathesis' own engine (`st run --phases stateful`):
+    scenarios follow the links it infers (a created run's name into its batches, outcomes, ...).
+    Hypothesis' state-machine runner in-process calls a live server's changing state "flaky
+    data generation"; the engine runs the same scenarios and reports failures instead."""
     backend, server = fuzz_server
-    STATEFUL_STATUSES.clear()
-    Workflow.base_url = server.url
-    Workflow.run(
-        settings=settings(
-            max_examples=STATEFUL_EXAMPLES,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            stateful_step_count=6,
-            suppress_health_check=list(HealthCheck),
-        )
-    )
-    assert STATEFUL_STATUSES[200] > 10, STATEFUL_STATUSES  # the scenarios reached real work
-    print(f"\n[fuzz stateful {backend}] statuses={dict(STATEFUL_STATUSES)}")
+    hooks = "tests.reliability.fuzz_checks"  # registers schema_valid_requests_are_accepted
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCHEMATHESIS_HOOKS": hooks}
+    command = [str(Path(sys.executable).with_name("st")), "run", f"{server.url}/openapi.json"]
+    command += ["--phases", "stateful", "--checks", "all", "--exclude-checks"]
+    command += ["positive_data_acceptance", "--max-examples", str(STATEFUL_EXAMPLES)]
+    command += ["--generation-deterministic", "--no-color", "--request-timeout", "30"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    summary = done.stdout[-3000:]
+    assert done.returncode == 0, summary
+    scenarios = re.search(r"Scenarios:\s+(\d+)", done.stdout)
+    assert scenarios and int(scenarios.group(1)) >= 10, summary
+    print(f"\n[fuzz stateful {backend}] scenarios={scenarios.group(1)}")
 
 
 def test_the_fuzzer_runs_every_check_it_has():
     names = {check.__name__ for check in ALL_CHECKS}
+    assert "schema_valid_requests_are_accepted" in names and "positive_data_acceptance" not in names
     assert len(ALL_CHECKS) >= 14, names
     assert {"status_code_conformance", "allow_header_conformance", "unsupported_method"} <= names
     assert {"negative_data_rejection", "use_after_free", "response_schema_conformance"} <= names
