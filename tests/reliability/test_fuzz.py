@@ -118,7 +118,10 @@ def test_stateful_scenarios_pass_every_check(fuzz_server):
     command += ["--phases", "stateful", "--checks", "all", "--exclude-checks"]
     command += ["positive_data_acceptance", "--max-examples", str(STATEFUL_EXAMPLES)]
     command += ["--generation-deterministic", "--no-color", "--request-timeout", "30"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    # In the server's workdir: schemathesis keeps a crash cache (.schemathesis/) where it runs.
+    done = subprocess.run(
+        command, env=env, cwd=server.workdir, capture_output=True, text=True, timeout=400
+    )
     summary = done.stdout[-3000:]
     assert done.returncode == 0, summary
     scenarios = re.search(r"Scenarios:\s+(\d+)", done.stdout)
