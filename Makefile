@@ -11,8 +11,8 @@ export PACED_TEST_DATABASE_URL
 TORCH_PIN ?= torch==2.13.0
 PORT ?= 8000
 
-.PHONY: install test lint format serve demo teacher experiment experiment-quick bench clean \
-	vllm-env test-vllm
+.PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
+	clean vllm-env test-vllm
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ test-vllm: $(VLLM_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Strict on the core, the domain and the client's public API ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 
 from service import __version__
 from service.api import dashboard, datasets, errors, history, overview, runs, system
 from service.api.body_limit import BodyLimitMiddleware
+from service.api.limits import document_limits
+from service.api.responses import operation_id
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
-from service.domain.history import HistoryRecordingRegistry
+from service.domain.index_registry import IndexRegistry
 from service.domain.prompt_cache import PromptCache
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
@@ -38,12 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         engine=engine,
         session_factory=session_factory,
-        registry=HistoryRecordingRegistry(
-            session_factory,
-            settings.sync_interval_s,
-            max_points=settings.history_max_points,
-            min_interval_s=settings.history_min_interval_s,
-        ),
+        registry=IndexRegistry(session_factory, settings.sync_interval_s),
         metrics=metrics,
         prompts=PromptCache(
             max_bytes=int(settings.prompt_cache_mb * 2**20),
@@ -56,16 +54,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="PACED curriculum service: pass-rate-weighted batches for distillation.",
         # Bodies without a Content-Type (plain `curl -d`) are parsed as JSON.
         strict_content_type=False,
+        generate_unique_id_function=operation_id,
     )
     app.state.ctx = ctx
-    errors.install(app)
-    app.include_router(system.router)
-    app.include_router(datasets.router)
-    app.include_router(runs.router)
-    app.include_router(history.router)
-    app.include_router(overview.router)
-    app.include_router(dashboard.router)
+    routers = [
+        system.router,
+        datasets.router,
+        runs.router,
+        history.router,
+        overview.router,
+        dashboard.router,
+    ]
+    errors.install(app, routers)
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", dashboard.static_files(), name="static")
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_limits(build_openapi(), settings)  # build_openapi caches what it returns
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,7 +1,8 @@
-"""The ``paced`` command line.
+"""The service's commands: ``serve`` and ``db upgrade``.
 
-Service commands live here; trainer and inspection commands are imported lazily so that
-``paced serve`` never needs torch.
+``python -m service.cli`` runs them on their own; the ``paced`` command (trainer_client/cli.py)
+registers them next to the trainer and inspection commands. Each loads the service only when
+it runs, and nothing here imports the client: the service never depends on it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from service.settings import Settings
 
@@ -53,19 +54,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        return int(getattr(importlib.import_module(module), func)(args) or 0)
-
-    return run
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paced", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the service's commands to a command line's sub-commands."""
     serve = sub.add_parser("serve", help="migrate the database, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -93,27 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--revision", default="head")
     upgrade.set_defaults(func=_db_upgrade)
 
-    for register in _extension_registrars():
-        register(sub, _lazy)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paced", description=__doc__.splitlines()[0])
+    register(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
-def _extension_registrars():
-    """Sub-command groups defined next to the code they drive (trainer, inspection)."""
-    registrars = []
-    for module in ("trainer_client.cli_commands", "service.inspect_cli"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
-        registrars.append(mod.register)
-    return registrars
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, set up logging, run the chosen command (this one and the `paced` command)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser.parse_args(argv)
+    return int(args.func(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import UnitOfWork
+from service.domain.history import HistoryRecorder
 from service.domain.index_registry import IndexRegistry
 from service.domain.prompt_cache import PromptCache
 from service.domain.runs import RunRef
 from service.metrics import Metrics
 from service.settings import Settings
+
+log = logging.getLogger("paced")
 
 
 @dataclass
@@ -28,6 +33,26 @@ class AppContext:
     # Hot-path lookups, immutable once known: token digest -> run id, run name -> RunRef.
     token_cache: dict[str, int] = field(default_factory=dict)
     run_refs: dict[str, RunRef] = field(default_factory=dict)
+    history: HistoryRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.history = HistoryRecorder(
+            self.registry,
+            self.transaction,
+            max_points=self.settings.history_max_points,
+            min_interval_s=self.settings.history_min_interval_s,
+        )
+
+    def outcomes_committed(
+        self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None
+    ) -> None:
+        """After an outcomes request commits: this process's index applies the merged rows,
+        and the run's history records a snapshot when one is due."""
+        self.registry.refresh(run_id, version, rows)
+        try:
+            self.history.record(run_id)
+        except Exception:  # the outcomes are committed: a lost snapshot must not fail them
+            log.exception("could not record a history snapshot for run %s", run_id)
 
     def problems_changed(self, dataset_id: int, *, changed: bool) -> None:
         """After an upsert commits: indexes learn new problems; overwritten texts go."""

@@ -22,6 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from service.curriculum.estimators import EstimatorConfig
+from service.curriculum.kernels import KernelConfig
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -101,11 +104,39 @@ class Run(Base):
     half_life_steps: Mapped[float | None] = mapped_column(Double)
     # "all" or "latest": which estimation rounds the counts cover (curriculum.estimators).
     estimator_window: Mapped[str] = mapped_column(String(16), default="all", server_default="all")
+
     # Bumped by every outcomes request: orders writes for replicas pulling deltas.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     max_step: Mapped[int | None] = mapped_column(BigInteger)
     token_hash: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # The same columns as the core's own settings objects: what the request asked for, carried
+    # unchanged to the estimator and the sampler (and back out in the run's view). Properties,
+    # not SQLAlchemy composites: those would read the core dataclasses' annotations.
+    @property
+    def kernel(self) -> KernelConfig:
+        return KernelConfig(self.kernel_alpha, self.kernel_beta)
+
+    @kernel.setter
+    def kernel(self, kernel: KernelConfig) -> None:
+        self.kernel_alpha, self.kernel_beta = kernel.alpha, kernel.beta
+
+    @property
+    def estimator(self) -> EstimatorConfig:
+        return EstimatorConfig(
+            self.estimator_kind,  # type: ignore[arg-type]  # a checked Literal, stored as text
+            self.prior_alpha,
+            self.prior_beta,
+            self.half_life_steps,
+            self.estimator_window,  # type: ignore[arg-type]
+        )
+
+    @estimator.setter
+    def estimator(self, estimator: EstimatorConfig) -> None:
+        self.estimator_kind, self.estimator_window = estimator.kind, estimator.window
+        self.prior_alpha, self.prior_beta = estimator.prior_alpha, estimator.prior_beta
+        self.half_life_steps = estimator.half_life_steps
 
 
 class OutcomeBatch(Base):

@@ -37,7 +37,8 @@ def _worker(host: str, port: int, overrides: dict[str, Any], graceful_timeout: f
     config = uvicorn.Config(
         create_app(settings),
         log_level=settings.log_level,
-        timeout_graceful_shutdown=graceful_timeout,
+        # uvicorn annotates int, but hands the value to asyncio.wait_for: seconds, any float.
+        timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -3,26 +3,27 @@
     async with AsyncPacedClient("http://127.0.0.1:8000") as paced:
         batch = await paced.batch("run-1", size=64, seed=step)
 
-The request building, retry policy and idempotency keys live in `_transport` and are shared
-with PacedClient; this module only drives them with non-blocking I/O.
+Options and request building (`_base`), the retry policy (`_retry`) and the endpoints
+(`_endpoints`) are shared with PacedClient; this module only drives them with non-blocking I/O.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import httpx
 from anyio import sleep as _sleep
 
-from . import _transport as core
+from . import _endpoints as core
 from . import models
+from ._base import BaseClient
+from ._retry import Outcome
 
 T = TypeVar("T")
 
 
-class AsyncPacedClient:
+class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
     """Typed async client; one coroutine per endpoint, as PacedClient.
 
     Pass `transport=` (e.g. httpx.MockTransport) or a ready `http_client=` for advanced use;
@@ -30,29 +31,7 @@ class AsyncPacedClient:
     `max_retries` counts retries after the first attempt.
     """
 
-    def __init__(
-        self,
-        base_url: str = core.DEFAULT_BASE_URL,
-        *,
-        token: str | None = None,
-        timeout: httpx.Timeout | float | None = core.DEFAULT_TIMEOUT,
-        max_retries: int = core.DEFAULT_MAX_RETRIES,
-        backoff: core.Backoff | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        chunk_size: int = core.MAX_ITEMS_PER_REQUEST,
-    ) -> None:
-        core.check_options(max_retries, chunk_size)
-        self.base_url = core.normalize_base_url(base_url)
-        self._token = token
-        self._max_retries = max_retries
-        self._backoff = backoff or core.Backoff()
-        self._chunk_size = chunk_size
-        self._rng = random.Random()
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=timeout, transport=transport, headers={"User-Agent": core.USER_AGENT}
-        )
+    _http_class = httpx.AsyncClient
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -69,13 +48,12 @@ class AsyncPacedClient:
     # ---- the one place that does I/O ---------------------------------------------------------
 
     async def _request(self, call: core.Call[T]) -> T:
-        request = core.build_request(self._http, self.base_url, self._token, call)
-        flow = core.retry_flow(request, call.retry, self._max_retries, self._backoff, self._rng)
+        request, flow = self._prepare(call)
         delay = next(flow)
         while True:
             if delay > 0:
                 await _sleep(delay)
-            outcome: core.Outcome
+            outcome: Outcome
             try:
                 outcome = await self._http.send(request)
             except httpx.TransportError as exc:
@@ -134,7 +112,7 @@ class AsyncPacedClient:
         outcomes: Iterable[models.Outcome | Mapping[str, Any]],
         idempotency_key: str | None = None,
     ) -> models.OutcomesAccepted:
-        """Report graded rollouts. Retries never double-count (see _transport.api_post_outcomes)."""
+        """Report graded rollouts. Retries never double-count (see _endpoints.api_post_outcomes)."""
         calls = core.api_post_outcomes(run, outcomes, idempotency_key, self._chunk_size)
         return core.sum_accepted([await self._request(call) for call in calls])
 

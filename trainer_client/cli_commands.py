@@ -1,7 +1,7 @@
-"""`paced teacher` and `paced train`, registered into the service's `paced` command line.
+"""`paced teacher` and `paced train`, registered into the `paced` command line.
 
-This module must import without torch (the service's environment has none): everything
-heavy is imported inside the command functions, which `service.cli` calls through `lazy`.
+This module must import without torch (`paced serve` needs none): everything heavy is
+imported inside the command functions, which trainer_client/cli.py calls through `lazy`.
 """
 
 from __future__ import annotations

@@ -4,26 +4,27 @@
         batch = paced.batch("run-1", size=64, seed=step)
         paced.post_outcomes("run-1", [{"problem_id": "p1", "attempts": 8, "successes": 3}])
 
-The request building, retry policy and idempotency keys live in `_transport` and are shared
-with AsyncPacedClient; this module only drives them with blocking I/O.
+Options and request building (`_base`), the retry policy (`_retry`) and the endpoints
+(`_endpoints`) are shared with AsyncPacedClient; this module only drives them with blocking I/O.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from time import sleep as _sleep
 from typing import Any, Literal, TypeVar
 
 import httpx
 
-from . import _transport as core
+from . import _endpoints as core
 from . import models
+from ._base import BaseClient
+from ._retry import Outcome
 
 T = TypeVar("T")
 
 
-class PacedClient:
+class PacedClient(BaseClient[httpx.Client]):
     """Typed client; one method per endpoint. Thread-safe (httpx.Client is).
 
     Pass `transport=` (e.g. httpx.MockTransport) or a ready `http_client=` for advanced use;
@@ -31,29 +32,7 @@ class PacedClient:
     `max_retries` counts retries after the first attempt.
     """
 
-    def __init__(
-        self,
-        base_url: str = core.DEFAULT_BASE_URL,
-        *,
-        token: str | None = None,
-        timeout: httpx.Timeout | float | None = core.DEFAULT_TIMEOUT,
-        max_retries: int = core.DEFAULT_MAX_RETRIES,
-        backoff: core.Backoff | None = None,
-        transport: httpx.BaseTransport | None = None,
-        http_client: httpx.Client | None = None,
-        chunk_size: int = core.MAX_ITEMS_PER_REQUEST,
-    ) -> None:
-        core.check_options(max_retries, chunk_size)
-        self.base_url = core.normalize_base_url(base_url)
-        self._token = token
-        self._max_retries = max_retries
-        self._backoff = backoff or core.Backoff()
-        self._chunk_size = chunk_size
-        self._rng = random.Random()
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=timeout, transport=transport, headers={"User-Agent": core.USER_AGENT}
-        )
+    _http_class = httpx.Client
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -70,13 +49,12 @@ class PacedClient:
     # ---- the one place that does I/O ---------------------------------------------------------
 
     def _request(self, call: core.Call[T]) -> T:
-        request = core.build_request(self._http, self.base_url, self._token, call)
-        flow = core.retry_flow(request, call.retry, self._max_retries, self._backoff, self._rng)
+        request, flow = self._prepare(call)
         delay = next(flow)
         while True:
             if delay > 0:
                 _sleep(delay)
-            outcome: core.Outcome
+            outcome: Outcome
             try:
                 outcome = self._http.send(request)
             except httpx.TransportError as exc:
@@ -135,7 +113,7 @@ class PacedClient:
         outcomes: Iterable[models.Outcome | Mapping[str, Any]],
         idempotency_key: str | None = None,
     ) -> models.OutcomesAccepted:
-        """Report graded rollouts. Retries never double-count (see _transport.api_post_outcomes)."""
+        """Report graded rollouts. Retries never double-count (see _endpoints.api_post_outcomes)."""
         calls = core.api_post_outcomes(run, outcomes, idempotency_key, self._chunk_size)
         return core.sum_accepted(self._request(call) for call in calls)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -222,80 +223,12 @@ def weighted_divergence(
     return total / normalizer
 
 
-def forward_kl(
-    student_logits: Tensor,
-    teacher_logits: Tensor,
-    mask: Tensor,
-    loss_weights: Tensor,
-    *,
-    reduction: Reduction = "token",
-    normalizer: float | None = None,
-    temperature: float = 1.0,
-    chunk_size: int = 1024,
-) -> Tensor:
-    """KL(teacher || student) per token, weighted (use on teacher responses)."""
-    return weighted_divergence(
-        _forward_kl_tokens,
-        student_logits,
-        teacher_logits,
-        mask,
-        loss_weights,
-        reduction=reduction,
-        normalizer=normalizer,
-        temperature=temperature,
-        chunk_size=chunk_size,
-    )
-
-
-def reverse_kl(
-    student_logits: Tensor,
-    teacher_logits: Tensor,
-    mask: Tensor,
-    loss_weights: Tensor,
-    *,
-    reduction: Reduction = "token",
-    normalizer: float | None = None,
-    temperature: float = 1.0,
-    chunk_size: int = 1024,
-) -> Tensor:
-    """KL(student || teacher) per token, weighted (use on student samples)."""
-    return weighted_divergence(
-        _reverse_kl_tokens,
-        student_logits,
-        teacher_logits,
-        mask,
-        loss_weights,
-        reduction=reduction,
-        normalizer=normalizer,
-        temperature=temperature,
-        chunk_size=chunk_size,
-    )
-
-
-def adaptive_kl(
-    student_logits: Tensor,
-    teacher_logits: Tensor,
-    mask: Tensor,
-    loss_weights: Tensor,
-    *,
-    mu: float = 0.5,
-    reduction: Reduction = "token",
-    normalizer: float | None = None,
-    temperature: float = 1.0,
-    chunk_size: int = 1024,
-) -> Tensor:
-    """AKL: per token, w_fkl * FKL + w_rkl * RKL with detached head/tail-gap weights."""
-    return weighted_divergence(
-        _adaptive_kl_tokens(mu),
-        student_logits,
-        teacher_logits,
-        mask,
-        loss_weights,
-        reduction=reduction,
-        normalizer=normalizer,
-        temperature=temperature,
-        chunk_size=chunk_size,
-    )
+# Each kind's per-token divergence, given AKL's mu (the KLs ignore it).
+DIVERGENCES: dict[str, Callable[[float], TokenDivergence]] = {
+    "fkl": lambda mu: _forward_kl_tokens,  # KL(teacher || student): on teacher responses
+    "rkl": lambda mu: _reverse_kl_tokens,  # KL(student || teacher): on student samples
+    "akl": _adaptive_kl_tokens,  # w_fkl * FKL + w_rkl * RKL, detached head/tail-gap weights
+}
 
 
 def distillation_loss(
@@ -311,20 +244,26 @@ def distillation_loss(
     temperature: float = 1.0,
     chunk_size: int = 1024,
 ) -> Tensor:
-    """Dispatch on ``kind``: "fkl" forward KL, "rkl" reverse KL, "akl" adaptive KL."""
-    common = {
-        "reduction": reduction,
-        "normalizer": normalizer,
-        "temperature": temperature,
-        "chunk_size": chunk_size,
-    }
-    if kind == "fkl":
-        return forward_kl(student_logits, teacher_logits, mask, loss_weights, **common)
-    if kind == "rkl":
-        return reverse_kl(student_logits, teacher_logits, mask, loss_weights, **common)
-    if kind == "akl":
-        return adaptive_kl(student_logits, teacher_logits, mask, loss_weights, mu=mu, **common)
-    raise ValueError(f"unknown distillation loss kind {kind!r}; expected 'fkl', 'rkl' or 'akl'")
+    """The weighted loss of ``kind``: "fkl" forward KL, "rkl" reverse KL, "akl" adaptive KL."""
+    if kind not in DIVERGENCES:
+        raise ValueError(f"unknown distillation loss kind {kind!r}; expected 'fkl', 'rkl' or 'akl'")
+    return weighted_divergence(
+        DIVERGENCES[kind](mu),
+        student_logits,
+        teacher_logits,
+        mask,
+        loss_weights,
+        reduction=reduction,
+        normalizer=normalizer,
+        temperature=temperature,
+        chunk_size=chunk_size,
+    )
+
+
+# The kinds by name: forward_kl(student_logits, teacher_logits, mask, loss_weights, ...).
+forward_kl = partial(distillation_loss, "fkl")
+reverse_kl = partial(distillation_loss, "rkl")
+adaptive_kl = partial(distillation_loss, "akl")
 
 
 @dataclass(frozen=True)

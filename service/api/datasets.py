@@ -7,11 +7,17 @@ from fastapi import APIRouter, Depends, status
 from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.limits import check_items
+from service.api.responses import AUTH, BODY, DATABASE, errors
 from service.api.security import require_admin
 from service.context import AppContext
 from service.domain import datasets
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/v1/datasets",
+    tags=["datasets"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(*AUTH, *DATABASE),
+)
 
 
 @router.get("", response_model=schemas.DatasetList)
@@ -20,19 +26,26 @@ def list_datasets(ctx: AppContext = Depends(get_ctx)):
         return {"items": datasets.list_all(uow)}
 
 
-@router.post("", response_model=schemas.DatasetOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=schemas.DatasetOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(*BODY, 409),
+)
 def create_dataset(body: schemas.DatasetCreate, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return datasets.create(uow, body.name, body.description)
 
 
-@router.get("/{dataset}", response_model=schemas.DatasetOut)
+@router.get("/{dataset}", response_model=schemas.DatasetOut, responses=errors(404))
 def get_dataset(dataset: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return datasets.get(uow, dataset)
 
 
-@router.post("/{dataset}/problems", response_model=schemas.ProblemsUpserted)
+@router.post(
+    "/{dataset}/problems", response_model=schemas.ProblemsUpserted, responses=errors(*BODY, 404)
+)
 def upsert_problems(dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)):
     check_items(ctx.settings, "problems", len(body.problems))
     rows = body.model_dump()["problems"]  # one call: per-item dumps cost 5x more
@@ -40,7 +53,11 @@ def upsert_problems(dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext 
         return datasets.upsert_problems(uow, dataset, rows, ctx.problems_changed)
 
 
-@router.get("/{dataset}/problems/{problem_id:path}", response_model=schemas.ProblemOut)
+@router.get(
+    "/{dataset}/problems/{problem_id:path}",
+    response_model=schemas.ProblemOut,
+    responses=errors(404),
+)
 def get_problem(dataset: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return datasets.get_problem(uow, dataset, problem_id)

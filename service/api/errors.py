@@ -6,17 +6,26 @@ import logging
 import math
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from service.errors import DomainError, IdempotentReplay
 
 log = logging.getLogger("paced")
 RETRY_AFTER_S = "1"
+NUL_IN_TEXT = {
+    "loc": ["request"],
+    "msg": "text may not contain NUL (\\u0000) characters",
+    "type": "value_error",
+}
 
 
 def _json_safe(value: Any) -> Any:
@@ -30,7 +39,27 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def install(app: FastAPI) -> None:
+def allowed_methods(routers: list[APIRouter], scope: Scope) -> set[str]:
+    """Every method some route answers on this path (GET and POST /v1/runs are two routes)."""
+    methods: set[str] = set()
+    for router in routers:
+        for route in router.routes:
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
+def install(app: FastAPI, routers: list[APIRouter]) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route matching the path; a client (or
+            # an OPTIONS probe) must learn every method the path answers.
+            allow = ", ".join(sorted(allowed_methods(routers, request.scope)))
+            exc = HTTPException(405, exc.detail, {**(exc.headers or {}), "Allow": allow})
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}))
@@ -58,6 +87,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, DataError) and "0x00" in str(exc.orig):
+            # PostgreSQL text cannot hold NUL: the request is at fault, and a 503 would have
+            # clients retry it forever. (SQLite stores NUL; the request then succeeds.)
+            return JSONResponse({"detail": [NUL_IN_TEXT]}, status_code=422)
         if exc.connection_invalidated:
             return await database_unavailable(_, exc)
         log.exception("database error")

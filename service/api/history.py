@@ -6,15 +6,21 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.api import schemas
 from service.api.deps import get_ctx
+from service.api.responses import AUTH, DATABASE, errors
 from service.api.security import require_run_access
 from service.context import AppContext
 from service.domain import history, runs
 
-router = APIRouter(prefix="/v1/runs", tags=["history"], dependencies=[Depends(require_run_access)])
+router = APIRouter(
+    prefix="/v1/runs",
+    tags=["history"],
+    dependencies=[Depends(require_run_access)],
+    responses=errors(*AUTH, 404, *DATABASE),
+)
 
 
 class HistoryPoint(BaseModel):
@@ -42,12 +48,21 @@ class ProblemSummary(BaseModel):
     answer: str | None
 
 
+class KernelCurve(BaseModel):
+    """The run's w(p), for drawing: the dashboard plots it instead of recomputing it."""
+
+    p: list[float] = Field(description="201 evenly spaced pass rates from 0 to 1")
+    w: list[float] = Field(description="w(p) = p^alpha (1-p)^beta at each p")
+    at_bins: list[float] = Field(description="w at the centre of each difficulty histogram bin")
+
+
 class Overview(BaseModel):
     run: schemas.RunOut
     difficulty: schemas.Difficulty
     mean_pass_rate: float | None
     top_frontier: list[ProblemSummary]
     recently_mastered: list[ProblemSummary]
+    kernel_curve: KernelCurve
 
 
 @router.get("/{run}/history", response_model=HistoryOut)

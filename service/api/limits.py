@@ -1,6 +1,9 @@
-"""Configurable request limits, reported in the errors they cause."""
+"""Configurable request limits (settings only), reported in the errors they cause and
+stated in the OpenAPI document."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from service.errors import InvalidItems
 from service.settings import Settings
@@ -18,3 +21,16 @@ def check_batch_size(settings: Settings, size: int) -> None:
     limit = settings.max_batch_size
     if size > limit:
         raise InvalidItems("size", f"batch size {size} exceeds the limit {limit}", limit=limit)
+
+
+def document_limits(document: dict[str, Any], settings: Settings) -> None:
+    """Write this service's limits into its OpenAPI document (in place): a client sees the
+    limits the check_* functions above enforce, whatever the settings say."""
+    schemas = document["components"]["schemas"]
+    items = settings.max_items_per_request
+    schemas["ProblemsUpsert"]["properties"]["problems"]["maxItems"] = items
+    schemas["OutcomesPost"]["properties"]["outcomes"]["maxItems"] = items
+    for option in schemas["WeightsQuery"]["properties"]["problem_ids"]["anyOf"]:
+        if option.get("type") == "array":
+            option["maxItems"] = items
+    schemas["BatchRequest"]["properties"]["size"]["maximum"] = settings.max_batch_size

@@ -15,26 +15,13 @@ from pydantic import BaseModel, Field
 from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.history import HistoryPoint
+from service.api.responses import AUTH, DATABASE, errors
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
 from service.domain import overview, runs
 
 # A run-name glob: the name alphabet plus `*` (any run of characters), e.g. `paced-s*`.
 NAME_GLOB = r"^[a-z0-9._*-]{1,64}$"
-
-
-class Message(BaseModel):
-    detail: str
-
-
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the plain-message errors a route can answer (422 is FastAPI's)."""
-    described = {
-        401: "missing or invalid bearer token",
-        403: "the token may not read this",
-        404: "a named run, dataset or problem does not exist",
-    }
-    return {code: {"model": Message, "description": described[code]} for code in codes}
 
 
 class RunSummary(BaseModel):
@@ -90,14 +77,13 @@ class ProblemHistory(BaseModel):
     )
 
 
-router = APIRouter(prefix="/v1", tags=["overview"])
+router = APIRouter(prefix="/v1", tags=["overview"], responses=errors(*AUTH, *DATABASE))
 
 
 @router.get(
     "/runs-summary",
     response_model=RunsSummary,
     dependencies=[Depends(require_admin)],
-    responses=errors(401, 403),
 )
 def runs_summary(
     dataset: Annotated[str | None, Query(pattern=schemas.NAME_PATTERN)] = None,
@@ -116,7 +102,7 @@ def runs_summary(
     "/compare",
     response_model=Comparison,
     dependencies=[Depends(require_admin)],
-    responses=errors(401, 403, 404),
+    responses=errors(404),
 )
 def compare(
     runs_: Annotated[
@@ -145,7 +131,7 @@ def compare(
     "/runs/{run}/problem-history/{problem_id:path}",
     response_model=ProblemHistory,
     dependencies=[Depends(require_run_access)],
-    responses=errors(401, 403, 404),
+    responses=errors(404),
 )
 def problem_history(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
     """One problem of a run: its text, current stats and outcomes summed per step."""

@@ -12,11 +12,12 @@ from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.fast_json import json_response
 from service.api.limits import check_batch_size, check_items
+from service.api.responses import AUTH, BODY, DATABASE, errors
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
 from service.domain import claims, curriculum, outcomes, runs
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=errors(*AUTH, *DATABASE))
 ADMIN = [Depends(require_admin)]
 RUN = [Depends(require_run_access)]
 DEFAULT_LEASE_S = 600.0
@@ -29,21 +30,37 @@ def list_runs(ctx: AppContext = Depends(get_ctx)):
 
 
 @router.post(
-    "", response_model=schemas.RunOut, status_code=status.HTTP_201_CREATED, dependencies=ADMIN
+    "",
+    response_model=schemas.RunOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=ADMIN,
+    responses=errors(*BODY, 404, 409),  # 404: the dataset; 409: the name is taken
 )
 def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
-        _, view = runs.create(uow, body.model_dump(), with_token=bool(ctx.settings.admin_token))
+        _, view = runs.create(
+            uow,
+            body.name,
+            body.dataset,
+            body.kernel.config(),
+            body.estimator.config(),
+            with_token=bool(ctx.settings.admin_token),
+        )
         return view
 
 
-@router.get("/{run}", response_model=schemas.RunOut, dependencies=RUN)
+@router.get("/{run}", response_model=schemas.RunOut, dependencies=RUN, responses=errors(404))
 def get_run(run: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return runs.get(uow, run)
 
 
-@router.post("/{run}/outcomes", response_model=schemas.OutcomesAccepted, dependencies=RUN)
+@router.post(
+    "/{run}/outcomes",
+    response_model=schemas.OutcomesAccepted,
+    dependencies=RUN,
+    responses=errors(*BODY, 404, 409),  # 409: an Idempotency-Key reused with another body
+)
 def post_outcomes(
     run: str,
     body: schemas.OutcomesPost,
@@ -57,7 +74,7 @@ def post_outcomes(
         raise RequestValidationError(errors)
     with ctx.transaction() as uow:
         result = outcomes.ingest(
-            uow, runs.require(uow, run), items, idempotency_key, ctx.registry.refresh
+            uow, runs.require(uow, run), items, idempotency_key, ctx.outcomes_committed
         )
     ctx.metrics.outcomes_ingested.inc(len(items))
     ctx.metrics.attempts_ingested.inc(sum(o["attempts"] for o in items))
@@ -65,14 +82,22 @@ def post_outcomes(
 
 
 @router.get(
-    "/{run}/problems/{problem_id:path}", response_model=schemas.ProblemStatsOut, dependencies=RUN
+    "/{run}/problems/{problem_id:path}",
+    response_model=schemas.ProblemStatsOut,
+    dependencies=RUN,
+    responses=errors(404),
 )
 def get_problem_stats(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
     with ctx.transaction() as uow:
         return curriculum.problem_stats(uow, runs.require(uow, run), problem_id)
 
 
-@router.post("/{run}/weights", response_model=schemas.WeightsPage, dependencies=RUN)
+@router.post(
+    "/{run}/weights",
+    response_model=schemas.WeightsPage,
+    dependencies=RUN,
+    responses=errors(*BODY, 404),
+)
 def get_weights(
     run: str,
     body: Annotated[schemas.WeightsQuery | None, Body()] = None,
@@ -87,7 +112,12 @@ def get_weights(
         )
 
 
-@router.post("/{run}/batches", response_model=schemas.Batch, dependencies=RUN)
+@router.post(
+    "/{run}/batches",
+    response_model=schemas.Batch,
+    dependencies=RUN,
+    responses=errors(*BODY, 404, 409),  # 409: nothing to draw, or a draw_key reused
+)
 async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
     # async on purpose: a warm service draws from memory right on the event loop (no
     # threadpool hop, no thread contention: ~2x the throughput under 32 clients); only the
@@ -104,7 +134,7 @@ async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Dep
     if pending is None:
         result = await run_in_threadpool(_draw_batch_with_db, ctx, run, args)
     else:
-        if pending.missing:
+        if pending.needs_database:
             await run_in_threadpool(_fill_texts, ctx, pending)
         result = curriculum.finish_batch(pending)
     return _served(ctx, body, result)
@@ -120,7 +150,7 @@ def _served(ctx: AppContext, body: schemas.BatchRequest, result: dict):
 
 def _draw_claimed_batch(ctx: AppContext, run: str, body: schemas.BatchRequest) -> dict:
     spec = claims.BatchSpec(body.size, body.seed, body.mode, body.fill, body.skip_leased)
-    lease = body.lease and claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s)
+    lease = claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s) if body.lease else None
     with ctx.transaction() as uow:
         ref = runs.require_ref(uow, run, ctx.run_refs)
         return claims.batch(uow, ctx.registry, ctx.prompts, ref, spec, body.draw_key, lease)
@@ -137,10 +167,15 @@ def _fill_texts(ctx: AppContext, pending: curriculum.PendingBatch) -> None:
         curriculum.fill_texts(uow, ctx.prompts, pending)
 
 
-@router.get("/{run}/rollout-queue", response_model=schemas.RolloutQueue, dependencies=RUN)
+@router.get(
+    "/{run}/rollout-queue",
+    response_model=schemas.RolloutQueue,
+    dependencies=RUN,
+    responses=errors(404),
+)
 def rollout_queue(
     run: str,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=schemas.MAX_PAGE)] = 100,
     stale_after: Annotated[int | None, Query(ge=1)] = None,
     claimer: Annotated[schemas.Claimer | None, Query()] = None,
     lease_s: Annotated[schemas.LeaseSeconds | None, Query()] = None,
@@ -163,7 +198,9 @@ def rollout_queue(
         )
 
 
-@router.get("/{run}/difficulty", response_model=schemas.Difficulty, dependencies=RUN)
+@router.get(
+    "/{run}/difficulty", response_model=schemas.Difficulty, dependencies=RUN, responses=errors(404)
+)
 def difficulty(
     run: str,
     bins: Annotated[int, Query(ge=1, le=1000)] = 10,

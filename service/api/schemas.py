@@ -5,14 +5,40 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from typing_extensions import TypedDict
+
+from service.curriculum.estimators import EstimatorConfig
+from service.curriculum.kernels import KernelConfig
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-MAX_ITEMS = 10_000
+# Page sizes (weights, rollout queue). Items per request and batch sizes are settings
+# (PACED_MAX_ITEMS_PER_REQUEST, PACED_MAX_BATCH_SIZE): enforced by service/api/limits.py and
+# written into the OpenAPI document there, so raising them works.
+MAX_PAGE = 10_000
 INT63 = 2**63 - 1
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's integer includes 1.0 (a number with no fractional part): accept it as 1.
+    Strings ("5") and fractions (1.5) are still refused by the strict int check after this."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# Put last in a request integer's Annotated[int, Field(...), INTEGRAL] (after Field, or the
+# bounds vanish from the JSON schema): strict, except that an integral float is an integer.
+INTEGRAL = BeforeValidator(_integral)
 
 
 class Request(BaseModel):
@@ -44,7 +70,7 @@ class ProblemIn(Request):
 
 
 class ProblemsUpsert(Request):
-    problems: Annotated[list[ProblemIn], Field(max_length=MAX_ITEMS)]
+    problems: list[ProblemIn]
 
 
 class ProblemsUpserted(BaseModel):
@@ -62,6 +88,10 @@ class ProblemOut(BaseModel):
 class Kernel(Request):
     alpha: PositiveFinite = 1.0
     beta: PositiveFinite = 1.0
+
+    def config(self) -> KernelConfig:
+        """The core's settings object, carried as is to the sampler (Run.kernel)."""
+        return KernelConfig(self.alpha, self.beta)
 
 
 class EstimatorSpec(Request):
@@ -84,6 +114,12 @@ class EstimatorSpec(Request):
         if window == "latest" and info.data.get("half_life_steps") is not None:
             raise ValueError("window 'latest' keeps one round only; leave half_life_steps null")
         return window
+
+    def config(self) -> EstimatorConfig:
+        """The core's settings object, carried as is to the sampler (Run.estimator)."""
+        return EstimatorConfig(
+            self.kind, self.prior_alpha, self.prior_beta, self.half_life_steps, self.window
+        )
 
 
 class RunCreate(Request):
@@ -116,9 +152,9 @@ class OutcomeIn(TypedDict):
 
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
     problem_id: Annotated[str, Field(min_length=1, max_length=256)]
-    attempts: Annotated[int, Field(ge=1, le=1_000_000)]
-    successes: Annotated[int, Field(ge=0, le=1_000_000)]
-    step: NotRequired[Annotated[int, Field(ge=0, le=INT63)] | None]
+    attempts: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL]
+    successes: Annotated[int, Field(ge=0, le=1_000_000), INTEGRAL]
+    step: NotRequired[Annotated[int, Field(ge=0, le=INT63), INTEGRAL] | None]
 
 
 def successes_within_attempts(outcomes: list[OutcomeIn]) -> list[dict[str, Any]]:
@@ -137,7 +173,7 @@ def successes_within_attempts(outcomes: list[OutcomeIn]) -> list[dict[str, Any]]
 
 
 class OutcomesPost(Request):
-    outcomes: Annotated[list[OutcomeIn], Field(min_length=1, max_length=MAX_ITEMS)]
+    outcomes: Annotated[list[OutcomeIn], Field(min_length=1)]
 
 
 class OutcomesAccepted(BaseModel):
@@ -155,9 +191,9 @@ class ProblemStatsOut(BaseModel):
 
 
 class WeightsQuery(Request):
-    problem_ids: Annotated[list[str], Field(max_length=MAX_ITEMS)] | None = None
+    problem_ids: list[str] | None = None
     cursor: str | None = None
-    limit: Annotated[int, Field(ge=1, le=MAX_ITEMS)] = 1000
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE), INTEGRAL] = 1000
 
 
 class WeightItem(BaseModel):
@@ -187,8 +223,8 @@ class Lease(Request):
 
 
 class BatchRequest(Request):
-    size: Annotated[int, Field(ge=1, le=4096)]
-    seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | None = None
+    size: Annotated[int, Field(ge=1), INTEGRAL]
+    seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1), INTEGRAL] | None = None
     mode: Literal["proportional", "uniform"] = "proportional"
     # The fields below are optional; without them the batch is what it always was.
     fill: Literal["none", "unseen", "unseen_then_uniform"] = Field(

@@ -74,7 +74,7 @@ async def require_run_access(request: Request, who: Principal = Depends(principa
     if who.admin:
         return who
     ctx: AppContext = request.app.state.ctx
-    name = request.path_params.get("run")
+    name = str(request.path_params.get("run", ""))
     ref = ctx.run_refs.get(name)
     run_id = ref.id if ref is not None else await run_in_threadpool(_run_id_by_name, ctx, name)
     if run_id != who.run_id:

@@ -24,6 +24,7 @@ import numpy as np
 from service.curriculum.index import SamplingIndex
 
 FillPolicy = Literal["none", "unseen", "unseen_then_uniform"]
+Mode = Literal["proportional", "uniform"]
 SOURCES = ("drawn", "fill_unseen", "fill_uniform")  # what BatchItem.source can say
 
 
@@ -56,7 +57,7 @@ def draw(
     index: SamplingIndex,
     size: int,
     rng: np.random.Generator,
-    mode: Literal["proportional", "uniform"],
+    mode: Mode,
     *,
     fill: FillPolicy = "none",
     exclude: np.ndarray | None = None,

@@ -7,9 +7,10 @@ makes them non-integer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from service.curriculum.kernels import KernelConfig, beta_kernel, expected_kernel
 
@@ -52,7 +53,7 @@ class EstimatorConfig:
             raise ValueError("window 'latest' keeps one round only: half_life_steps must be None")
 
 
-def _counts(attempts, successes) -> tuple[np.ndarray, np.ndarray]:
+def _counts(attempts: ArrayLike, successes: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     n = np.asarray(attempts, dtype=np.float64)
     # Rounding in decayed counts can push k a hair above n or below 0; clip so p stays in [0,1].
     k = np.clip(np.asarray(successes, dtype=np.float64), 0.0, np.maximum(n, 0.0))
@@ -70,7 +71,9 @@ class Estimator:
     def is_posterior(self) -> bool:
         return self.config.kind == "posterior"
 
-    def _posterior_params(self, attempts, successes) -> tuple[np.ndarray, np.ndarray]:
+    def _posterior_params(
+        self, attempts: ArrayLike, successes: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray]:
         n, k = _counts(attempts, successes)
         return self.config.prior_alpha + k, self.config.prior_beta + np.maximum(n - k, 0.0)
 
@@ -91,7 +94,8 @@ class Estimator:
     def pass_rates(self, attempts: np.ndarray, successes: np.ndarray) -> np.ndarray:
         """k / n, NaN where there were no attempts (same for both kinds)."""
         n, k = _counts(attempts, successes)
-        return np.divide(k, n, out=np.full_like(n, np.nan), where=n > 0)
+        rates: np.ndarray = np.divide(k, n, out=np.full_like(n, np.nan), where=n > 0)
+        return rates
 
     def uncertainty(self, attempts: np.ndarray, successes: np.ndarray) -> np.ndarray:
         """Posterior variance of p under the Beta prior (also for the empirical kind).
@@ -100,7 +104,8 @@ class Estimator:
         """
         a, b = self._posterior_params(attempts, successes)
         s = a + b
-        return a * b / (s * s * (s + 1.0))
+        variance: np.ndarray = a * b / (s * s * (s + 1.0))
+        return variance
 
     def eligible_uniform(self, attempts: np.ndarray) -> np.ndarray:
         """Problems that have a weight estimate and may be drawn in uniform mode."""
@@ -111,7 +116,7 @@ class Estimator:
 
 
 def merge_factors(
-    old_step, new_step, half_life_steps: float | None, window: str = "all"
+    old_step: ArrayLike, new_step: ArrayLike, half_life_steps: float | None, window: str = "all"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(factor on the stored counts, factor on the new counts) when folding outcomes in.
 
@@ -135,15 +140,15 @@ def merge_factors(
 
 
 def merge_outcome(
-    attempts,
-    successes,
-    last_step,
-    new_attempts,
-    new_successes,
-    new_step,
+    attempts: ArrayLike,
+    successes: ArrayLike,
+    last_step: ArrayLike,
+    new_attempts: ArrayLike,
+    new_successes: ArrayLike,
+    new_step: ArrayLike,
     half_life_steps: float | None,
     window: str = "all",
-):
+) -> tuple[Any, Any, Any]:
     """Fold new outcomes into (possibly decayed) counts; scalar or vectorised.
 
     Effective counts at the newest step T are sum_i n_i * 2^(-(T - t_i)/h) (window "all"), or

@@ -14,7 +14,7 @@ rebuilt index draws the same batch as one updated incrementally.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -52,6 +52,17 @@ def _first_appearances(seq: np.ndarray) -> np.ndarray:
     """
     _, first = np.unique(seq, return_index=True)
     return seq[np.sort(first)]
+
+
+@dataclass(frozen=True)
+class IndexArrays:
+    """Views of an index's per-slot arrays, slot order (sorted problem ids)."""
+
+    ids: np.ndarray
+    attempts: np.ndarray
+    successes: np.ndarray
+    last_step: np.ndarray
+    weights: np.ndarray
 
 
 class SamplingIndex:
@@ -189,6 +200,18 @@ class SamplingIndex:
             self._seen.update(blocks, self._seen.leaves[blocks] + counts)
 
     # ---- sizes --------------------------------------------------------------------------
+
+    def arrays(self) -> IndexArrays:
+        """Views, not copies, of the per-slot arrays (hold the run's lock while reading them;
+        copy what you keep): summaries over a million problems without a copy."""
+        n = self.n_problems
+        return IndexArrays(
+            ids=self._ids,
+            attempts=self._attempts,
+            successes=self._successes,
+            last_step=self._last_step,
+            weights=self._tree.leaves[:n],
+        )
 
     @property
     def n_problems(self) -> int:
@@ -334,18 +357,20 @@ class SamplingIndex:
         # first position where the count exceeds the rank.
         flat = np.cumsum(seen.ravel(), dtype=np.int32).reshape(seen.shape)
         running = flat - (flat[:, :1] - seen[:, :1])
-        return starts + np.count_nonzero(running <= rank[:, None], axis=1)
+        slots: np.ndarray = starts + np.count_nonzero(running <= rank[:, None], axis=1)
+        return slots
 
     def _seen_slots(self) -> np.ndarray:
         """All seen slots, found through non-empty blocks (no O(N) scan when few are seen)."""
         blocks = self._seen.positive_leaves()
         candidates = ((blocks << BLOCK_SHIFT)[:, None] + np.arange(BLOCK)).ravel()
         candidates = candidates[candidates < self.n_problems]
-        return candidates[self._attempts[candidates] > 0]
+        seen_slots: np.ndarray = candidates[self._attempts[candidates] > 0]
+        return seen_slots
 
     # ---- summaries ----------------------------------------------------------------------
 
-    def difficulty(self, bins: int = 10) -> dict:
+    def difficulty(self, bins: int = 10) -> dict[str, Any]:
         return difficulty_report(
             self._attempts,
             self._successes,

@@ -6,6 +6,8 @@ inspection and scheduling calls, not the per-batch hot path.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from service.curriculum.estimators import ZONE_NAMES, Estimator, zones
@@ -17,7 +19,7 @@ def difficulty_report(
     weights: np.ndarray,
     n_eligible: int,
     bins: int,
-) -> dict:
+) -> dict[str, Any]:
     """Zone counts, pass-rate histogram of seen problems, mean and effective weight."""
     if bins < 1:
         raise ValueError("bins must be >= 1")

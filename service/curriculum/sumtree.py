@@ -19,6 +19,9 @@ def _next_pow2(n: int) -> int:
 
 class SumTree:
     def __init__(self, capacity: int) -> None:
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
         self.capacity = _next_pow2(max(1, capacity))
         self.depth = self.capacity.bit_length() - 1
         self.tree = np.zeros(2 * self.capacity, dtype=np.float64)
@@ -59,11 +62,11 @@ class SumTree:
         if min_capacity <= self.capacity:
             return
         old = self.leaves.copy()
-        self.__init__(min_capacity)
+        self._allocate(min_capacity)
         self.tree[self.capacity : self.capacity + len(old)] = old
         self._rebuild()
 
-    def update(self, slots: np.ndarray, values: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: np.ndarray | float) -> None:
         """Set leaves[slots] = values; O(k log N) with one numpy op group per level.
 
         Duplicate slots: the last value wins.

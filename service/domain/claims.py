@@ -43,7 +43,7 @@ class LeaseSpec:
 class BatchSpec:
     size: int
     seed: int | None
-    mode: str
+    mode: draws.Mode
     fill: draws.FillPolicy = "none"
     skip_leased: bool = False
 
@@ -139,7 +139,7 @@ def _serve_pinned(
     return _items(uow, prompts, run, _unpack(stored.draw))
 
 
-def _items(uow: UnitOfWork, prompts: PromptCache, run: RunRef, drawn: draws.Draw) -> dict:
+def _items(uow: UnitOfWork, prompts: PromptCache, run: RunRef, drawn: draws.Draw) -> dict[str, Any]:
     ids = drawn.problem_ids.tolist()
     texts = prompts.texts(uow.session, run.dataset_id, ids)
     return curriculum.batch_items(drawn, [texts[pid] for pid in ids])

@@ -13,7 +13,7 @@ from service.curriculum.estimators import ZONE_NAMES, zones
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry, RunIndex
-from service.domain.prompt_cache import PromptCache, Text
+from service.domain.prompt_cache import Lookup, PromptCache, Text
 from service.domain.runs import RunRef
 from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
@@ -25,7 +25,7 @@ def _float_or_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _stat_items(run: Run, rows: list[tuple]) -> list[dict[str, Any]]:
+def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes)."""
     if not rows:
         return []
@@ -129,8 +129,12 @@ class PendingBatch:
     dataset_id: int
     result: draws.Draw
     ids: list[int]
-    texts: dict[int, Text]
-    missing: list[int]
+    cached: Lookup
+
+    @property
+    def needs_database(self) -> bool:
+        """Texts to read, or the dataset's version to check, before the batch is complete."""
+        return not self.cached.complete
 
 
 def draw_from_memory(
@@ -144,19 +148,24 @@ def draw_from_memory(
 ) -> PendingBatch | None:
     """Draw exactly what batch() would, from memory alone (no database access, so cheap
     enough for the event loop); None when the index is not built or due for a sync.
-    Texts not in the cache are listed in ``missing`` for fill_texts()."""
+    Texts the cache cannot serve are read by fill_texts() (``needs_database``)."""
     entry = registry.fresh(run.id)
     return None if entry is None else _pending(entry, prompts, run, size, seed, mode, fill)
 
 
 def fill_texts(uow: UnitOfWork, prompts: PromptCache, pending: PendingBatch) -> None:
-    if pending.missing:
-        pending.texts.update(prompts.texts(uow.session, pending.dataset_id, pending.missing))
-        pending.missing = []
+    cached = pending.cached
+    if cached.complete:
+        return
+    # A due version check reads every id through texts() (which checks); else the missing.
+    wanted = pending.ids if cached.check_due else cached.missing
+    cached.found.update(prompts.texts(uow.session, pending.dataset_id, wanted))
+    pending.cached = Lookup(cached.found, [])
 
 
 def finish_batch(pending: PendingBatch) -> dict[str, Any]:
-    return batch_items(pending.result, [pending.texts[pid] for pid in pending.ids])
+    texts = pending.cached.found
+    return batch_items(pending.result, [texts[pid] for pid in pending.ids])
 
 
 def _pending(
@@ -165,20 +174,19 @@ def _pending(
     run: RunRef,
     size: int,
     seed: int | None,
-    mode: str,
+    mode: draws.Mode,
     fill: draws.FillPolicy = "none",
 ) -> PendingBatch:
     result = draw_or_conflict(entry, size, seed, mode, fill)
     ids = result.problem_ids.tolist()
-    texts, missing = prompts.lookup(run.dataset_id, ids)
-    return PendingBatch(run.dataset_id, result, ids, texts, missing)
+    return PendingBatch(run.dataset_id, result, ids, prompts.lookup(run.dataset_id, ids))
 
 
 def draw_or_conflict(
     entry: RunIndex,
     size: int,
     seed: int | None,
-    mode: str,
+    mode: draws.Mode,
     fill: draws.FillPolicy = "none",
     exclude: np.ndarray | None = None,
 ) -> draws.Draw:
@@ -257,7 +265,8 @@ def stale_after_for(run: Run, stale_after: int | None) -> int:
     """The caller's staleness threshold, else the run's half-life (or 50 steps)."""
     if stale_after is not None:
         return stale_after
-    return max(1, math.ceil(run.half_life_steps)) if run.half_life_steps else 50
+    half_life = run.estimator.half_life_steps
+    return max(1, math.ceil(half_life)) if half_life else 50
 
 
 def queue_items(uow: UnitOfWork, queue: list[tuple[int, str]]) -> dict[str, Any]:

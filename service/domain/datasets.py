@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +48,9 @@ def list_all(uow: UnitOfWork) -> list[dict[str, Any]]:
     return [dataset_view(d, n) for d, n in store.list_with_counts(uow.session)]
 
 
-def upsert_problems(uow: UnitOfWork, name: str, problems: list[dict[str, Any]], on_new) -> dict:
+def upsert_problems(
+    uow: UnitOfWork, name: str, problems: list[dict[str, Any]], on_new: Callable[..., None]
+) -> dict[str, Any]:
     """Upsert by id; the last occurrence of a repeated id wins. ``on_new(dataset_id,
     changed=...)`` runs after commit so indexes pick the new problems up and, when existing
     problems were overwritten, cached prompts are dropped."""

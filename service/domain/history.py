@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Row
-from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.estimators import ZONE_FRONTIER, ZONE_MASTERED, zones
-from service.curriculum.index import SamplingIndex
+from service.curriculum.index import IndexArrays, SamplingIndex
+from service.curriculum.kernels import kernel_curve
 from service.db import UnitOfWork
 from service.domain import runs as run_service
+from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry
 from service.domain.previews import text_fields
 from service.models import Run, RunHistory, utcnow
@@ -34,31 +36,6 @@ log = logging.getLogger("paced.history")
 
 
 # ---- reading the index ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IndexArrays:
-    ids: np.ndarray
-    attempts: np.ndarray
-    successes: np.ndarray
-    last_step: np.ndarray
-    weights: np.ndarray
-
-
-def index_arrays(index: SamplingIndex) -> IndexArrays:
-    """Views of the index's per-slot arrays (call under the run's lock; copy what you keep).
-
-    The one place that reads SamplingIndex internals: it has no public bulk accessor, and
-    copying a million rows out through stats_of() would cost more than the summary itself.
-    """
-    n = index.n_problems
-    return IndexArrays(
-        ids=index._ids,
-        attempts=index._attempts,
-        successes=index._successes,
-        last_step=index._last_step,
-        weights=index._tree.leaves[:n],
-    )
 
 
 def mean_pass_rate(arrays: IndexArrays) -> float | None:
@@ -75,7 +52,7 @@ def snapshot(index: SamplingIndex) -> dict[str, Any]:
     report = index.difficulty(bins=1)
     return {
         **report["zones"],
-        "mean_pass_rate": mean_pass_rate(index_arrays(index)),
+        "mean_pass_rate": mean_pass_rate(index.arrays()),
         "mean_weight": float(report["mean_weight"]),
         "effective_problems": float(report["effective_problems"]),
         "created_at": utcnow(),
@@ -99,61 +76,53 @@ def ids_to_thin(ids_in_step_order: list[int], max_points: int) -> list[int]:
 # ---- recording --------------------------------------------------------------------------
 
 
-class HistoryRecordingRegistry(IndexRegistry):
-    """An IndexRegistry whose post-commit refresh also records a history snapshot.
+Transaction = Callable[[], AbstractContextManager[UnitOfWork]]
 
-    ``refresh`` is what the outcomes route runs after its commit, so every ingest of this
-    process passes here; the snapshot is skipped unless the step moved or the interval passed.
-    """
+
+class HistoryRecorder:
+    """Records a run's history snapshot after its outcomes commit (AppContext.outcomes_committed
+    calls record); skipped unless the step moved or the interval passed."""
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
-        sync_interval_s: float,
+        registry: IndexRegistry,
+        transaction: Transaction,
         *,
         max_points: int,
         min_interval_s: float,
     ) -> None:
-        super().__init__(session_factory, sync_interval_s)
+        self._registry = registry
+        self._transaction = transaction
         self.max_points = max_points
         self.min_interval_s = min_interval_s
         self._last: dict[int, tuple[int, float]] = {}  # run id -> (step, monotonic time)
         self._run_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def refresh(
-        self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None
-    ) -> None:
-        super().refresh(run_id, version, rows)
-        try:
-            self.record(run_id)
-        except Exception:  # the outcomes are committed: a lost snapshot must not fail them
-            log.exception("could not record a history snapshot for run %s", run_id)
-
     def record(self, run_id: int, *, force: bool = False) -> bool:
         """Record a snapshot if due (or forced); returns whether one was written."""
         with self._locks_guard:
             lock = self._run_locks.setdefault(run_id, threading.Lock())
         # Serialised per run so an older state never overwrites a newer one of the same step.
-        with lock, self._session_factory() as session:
-            run = run_store.get_by_id(session, run_id)
-            if run is None:
-                return False
-            step = run.max_step if run.max_step is not None else 0
-            now = time.monotonic()
-            last = self._last.get(run_id)
-            if not force and last and last[0] == step and now - last[1] < self.min_interval_s:
-                return False
-            entry = self.get(session, run)
-            with entry.lock:
-                values = snapshot(entry.index)
-            # End the read transaction first: a SQLite reader that starts writing fails if
-            # another writer committed meanwhile; a fresh transaction just waits its turn.
-            session.rollback()
-            store.upsert_snapshot(session, run_id, step, values)
-            overflow = ids_to_thin(store.ids_in_step_order(session, run_id), self.max_points)
-            store.delete_ids(session, overflow)
-            session.commit()
+        with lock:
+            with self._transaction() as uow:
+                run = run_store.get_by_id(uow.session, run_id)
+                if run is None:
+                    return False
+                step = run.max_step if run.max_step is not None else 0
+                now = time.monotonic()
+                last = self._last.get(run_id)
+                if not force and last and last[0] == step and now - last[1] < self.min_interval_s:
+                    return False
+                entry = self._registry.get(uow.session, run)
+                with entry.lock:
+                    values = snapshot(entry.index)
+            # The write in a transaction of its own: a SQLite reader that starts writing fails
+            # if another writer committed meanwhile; a fresh transaction just waits its turn.
+            with self._transaction() as uow:
+                store.upsert_snapshot(uow.session, run_id, step, values)
+                in_order = store.ids_in_step_order(uow.session, run_id)
+                store.delete_ids(uow.session, ids_to_thin(in_order, self.max_points))
             self._last[run_id] = (step, now)
             return True
 
@@ -161,7 +130,7 @@ class HistoryRecordingRegistry(IndexRegistry):
 # ---- reading ----------------------------------------------------------------------------
 
 
-def history_point(row: RunHistory | Row) -> dict[str, Any]:
+def history_point(row: RunHistory | Row[Any]) -> dict[str, Any]:
     """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
     return {
         "step": row.step,
@@ -215,7 +184,7 @@ def overview(
     with entry.lock:
         index = entry.index
         report = index.difficulty(bins)
-        arrays = index_arrays(index)
+        arrays = index.arrays()
         zone = zones(arrays.attempts, arrays.successes)
         frontier = _problem_rows(arrays, _top_slots(arrays.weights, zone == ZONE_FRONTIER, top))
         mastered = _problem_rows(
@@ -234,4 +203,5 @@ def overview(
         "mean_pass_rate": mean_p,
         "top_frontier": frontier,
         "recently_mastered": mastered,
+        "kernel_curve": kernel_curve(estimator_for(run).kernel, report["histogram"]["edges"]),
     }

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.curriculum.index import SamplingIndex
 from service.domain.estimation import estimator_for
+from service.domain.runs import RunRef
 from service.models import Run
 from service.store import datasets as dataset_store
 from service.store import outcome_log
@@ -45,12 +46,12 @@ class IndexRegistry:
         self._build_locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, session: Session, run: Run) -> RunIndex:
+    def get(self, session: Session, run: Run | RunRef) -> RunIndex:
         """The run's index, built if needed and synced if older than the interval."""
         entry = self._indexes.get(run.id)
         if entry is None:
             entry = self._build_once(session, run)
-        elif time.monotonic() - entry.synced_at >= self._sync_interval_s:
+        elif self._sync_due(entry):
             if self._sync_interval_s <= 0:
                 with entry.sync_lock:  # "always current": wait for any sync in flight
                     self._sync(session, entry)
@@ -70,11 +71,16 @@ class IndexRegistry:
         entry = self._indexes.get(run_id)
         if entry is None:
             return None
-        if time.monotonic() - entry.synced_at < self._sync_interval_s:
+        if not self._sync_due(entry):
             return entry
         if self._sync_interval_s > 0 and entry.sync_lock.locked():
-            return entry  # a sync is under way in another thread (see get())
+            return entry  # a sync is under way in another thread: get() serves it as is too
         return None
+
+    def _sync_due(self, entry: RunIndex) -> bool:
+        """The freshness policy, for get() and fresh() alike: an index is served as it is
+        until sync_interval_s has passed since its last sync (0: synced before every use)."""
+        return time.monotonic() - entry.synced_at >= self._sync_interval_s
 
     def refresh(
         self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None
@@ -118,7 +124,7 @@ class IndexRegistry:
     def forget(self, run_id: int) -> None:
         self._indexes.pop(run_id, None)
 
-    def _build_once(self, session: Session, run: Run) -> RunIndex:
+    def _build_once(self, session: Session, run: Run | RunRef) -> RunIndex:
         with self._guard:
             lock = self._build_locks.setdefault(run.id, threading.Lock())
         with lock:

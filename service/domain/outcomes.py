@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from service.store import runs as run_store
 from service.store import stats as stats_store
 
 
-def body_hash(outcomes: Sequence[dict[str, Any]]) -> str:
+def body_hash(outcomes: Sequence[Mapping[str, Any]]) -> str:
     """Digest of the canonical body (sorted keys, compact; an absent step = a null step)."""
     canonical = [o if "step" in o else {**o, "step": None} for o in outcomes]
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -70,7 +70,7 @@ def _check_replay(uow: UnitOfWork, run: Run, key: str | None, digest: str) -> No
 def ingest(
     uow: UnitOfWork,
     run: Run,
-    outcomes: Sequence[dict[str, Any]],
+    outcomes: Sequence[Mapping[str, Any]],
     idempotency_key: str | None,
     on_committed: Callable[[int, int, list[np.ndarray]], None],
 ) -> dict[str, Any]:
@@ -117,11 +117,11 @@ def ingest(
         attempts.astype(np.float64),
         successes.astype(np.float64),
         steps,
-        run.half_life_steps,
-        run.estimator_window,
+        run.estimator.half_life_steps,
+        run.estimator.window,
     )
     merged = stats_store.upsert_stats(
-        session, run.id, aggregated, run.half_life_steps, run.estimator_window
+        session, run.id, aggregated, run.estimator.half_life_steps, run.estimator.window
     )
     response = {"accepted": len(outcomes)}
     if idempotency_key is not None:

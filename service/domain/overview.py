@@ -15,7 +15,7 @@ import numpy as np
 from service.db import UnitOfWork
 from service.domain import curriculum
 from service.domain import runs as run_service
-from service.domain.history import history_point, index_arrays, mean_pass_rate
+from service.domain.history import history_point, mean_pass_rate
 from service.domain.index_registry import IndexRegistry
 from service.domain.previews import text_fields
 from service.errors import InvalidQuery, NotFound
@@ -133,7 +133,7 @@ def compare(
         entry = registry.get(uow.session, run)
         with entry.lock:
             index = entry.index
-            current = index_arrays(index)
+            current = index.arrays()
             items.append(
                 {
                     "run": run_service.run_view(run, dataset_name),
@@ -148,13 +148,13 @@ def compare(
                     "attempts": current.attempts.copy(),
                     "successes": current.successes.copy(),
                 }
-    rows = largest_differences(arrays[pair[0]], arrays[pair[1]], top)
-    texts = dataset_store.problems_by_ids(uow.session, [row["id"] for row in rows])
-    for row in rows:
-        external_id, prompt, answer = texts.get(row.pop("id"), ("?", "", None))
-        row["problem_id"] = external_id
-        row.update(text_fields(prompt, answer))
-    return {"dataset": runs[0][1], "runs": items, "pair": pair, "differences": rows}
+    differences = largest_differences(arrays[pair[0]], arrays[pair[1]], top)
+    texts = dataset_store.problems_by_ids(uow.session, [d["id"] for d in differences])
+    for difference in differences:
+        external_id, prompt, answer = texts.get(difference.pop("id"), ("?", "", None))
+        difference["problem_id"] = external_id
+        difference.update(text_fields(prompt, answer))
+    return {"dataset": runs[0][1], "runs": items, "pair": pair, "differences": differences}
 
 
 # ---- one problem ------------------------------------------------------------------------
@@ -164,6 +164,8 @@ def problem_history(uow: UnitOfWork, run: Run, problem_id: str) -> dict[str, Any
     """The problem's text, its current stats, and its outcomes aggregated per step."""
     stats = curriculum.problem_stats(uow, run, problem_id)  # 404 for an unknown problem
     problem = dataset_store.get_problem(uow.session, run.dataset_id, problem_id)
+    if problem is None:  # problem_stats found it: only a concurrent delete could get here
+        raise NotFound(f"problem {problem_id!r} not found")
     outcomes, complete = store.outcomes_of_problem(
         uow.session, run.id, problem.id, PROBLEM_HISTORY_SCAN
     )

@@ -44,6 +44,19 @@ class _DatasetTexts:
     nbytes: int = 0
 
 
+@dataclass
+class Lookup:
+    """The cached texts of some problems; ``missing`` are ids the cache does not hold."""
+
+    found: dict[int, Text]
+    missing: list[int]
+    check_due: bool = False  # the dataset's version check is due: nothing was looked up
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.check_due
+
+
 class PromptCache:
     def __init__(self, max_bytes: int, check_interval_s: float) -> None:
         self.max_bytes = max_bytes
@@ -58,7 +71,9 @@ class PromptCache:
         if self.max_bytes <= 0:
             return dataset_store.problems_by_ids(session, ids)
         entry = self._fresh_entry(session, dataset_id)
-        out, missing = self.lookup(dataset_id, ids)
+        cached = self.lookup(dataset_id, ids)
+        # With check_interval_s = 0 the check is due again at once: then read every id.
+        out, missing = cached.found, list(ids) if cached.check_due else cached.missing
         if missing:
             self.misses += len(missing)
             generation = entry.generation
@@ -67,13 +82,13 @@ class PromptCache:
             self._store(entry, generation, fetched)
         return out
 
-    def lookup(self, dataset_id: int, ids: Sequence[int]) -> tuple[dict[int, Text], list[int]]:
-        """(cached texts by id, ids still missing). No database access, so the event loop may
-        call it. When the dataset's version check is due, every id counts as missing, which
-        sends the caller through texts() (and the check) once per interval."""
+    def lookup(self, dataset_id: int, ids: Sequence[int]) -> Lookup:
+        """What the cache holds for ``ids``, without database access (the event loop may call
+        it). When the dataset's version check is due, nothing is served (``check_due``): the
+        caller goes through texts(), which checks, once per interval."""
         entry = self._datasets.get(dataset_id)
         if entry is None or time.monotonic() - entry.checked_at >= self.check_interval_s:
-            return {}, list(ids)
+            return Lookup({}, [], check_due=True)
         texts = entry.texts
         found: dict[int, Text] = {}
         missing: list[int] = []
@@ -84,7 +99,7 @@ class PromptCache:
             else:
                 found[pid] = text
         self.hits += len(found)
-        return found, missing
+        return Lookup(found, missing)
 
     def invalidate(self, dataset_id: int) -> None:
         """Drop a dataset's entries (its problems were overwritten by this process)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from service.auth import digest, new_run_token
+from service.curriculum.estimators import EstimatorConfig
+from service.curriculum.kernels import KernelConfig
 from service.db import UnitOfWork
 from service.errors import Conflict, NotFound
 from service.models import Run
@@ -19,39 +21,34 @@ def run_view(run: Run, dataset_name: str) -> dict[str, Any]:
     return {
         "name": run.name,
         "dataset": dataset_name,
-        "kernel": {"alpha": run.kernel_alpha, "beta": run.kernel_beta},
-        "estimator": {
-            "kind": run.estimator_kind,
-            "prior_alpha": run.prior_alpha,
-            "prior_beta": run.prior_beta,
-            "half_life_steps": run.half_life_steps,
-            "window": run.estimator_window,
-        },
+        # The settings objects' field names are the API's (alpha, beta; kind, ..., window).
+        "kernel": asdict(run.kernel),
+        "estimator": asdict(run.estimator),
         "step": run.max_step,
         "created_at": run.created_at,
     }
 
 
 def create(
-    uow: UnitOfWork, spec: dict[str, Any], *, with_token: bool = False
+    uow: UnitOfWork,
+    name: str,
+    dataset_name: str,
+    kernel: KernelConfig,
+    estimator: EstimatorConfig,
+    *,
+    with_token: bool = False,
 ) -> tuple[Run, dict[str, Any]]:
     """Create a run; with auth on, its token is returned here once and stored hashed."""
-    dataset = dataset_store.get_by_name(uow.session, spec["dataset"])
+    dataset = dataset_store.get_by_name(uow.session, dataset_name)
     if dataset is None:
-        raise NotFound(f"dataset {spec['dataset']!r} not found")
-    if store.get_by_name(uow.session, spec["name"]) is not None:
-        raise Conflict(f"run {spec['name']!r} already exists")
-    kernel, estimator = spec["kernel"], spec["estimator"]
+        raise NotFound(f"dataset {dataset_name!r} not found")
+    if store.get_by_name(uow.session, name) is not None:
+        raise Conflict(f"run {name!r} already exists")
     run = Run(
-        name=spec["name"],
+        name=name,
         dataset_id=dataset.id,
-        kernel_alpha=kernel["alpha"],
-        kernel_beta=kernel["beta"],
-        estimator_kind=estimator["kind"],
-        prior_alpha=estimator["prior_alpha"],
-        prior_beta=estimator["prior_beta"],
-        half_life_steps=estimator["half_life_steps"],
-        estimator_window=estimator["window"],
+        kernel=kernel,
+        estimator=estimator,
         version=0,
         max_step=None,
     )
@@ -61,7 +58,7 @@ def create(
     try:
         store.create(uow.session, run)
     except IntegrityError as exc:
-        raise Conflict(f"run {spec['name']!r} already exists") from exc
+        raise Conflict(f"run {name!r} already exists") from exc
     view = run_view(run, dataset.name)
     view["token"] = token
     return run, view
@@ -82,13 +79,8 @@ class RunRef:
     id: int
     name: str
     dataset_id: int
-    kernel_alpha: float
-    kernel_beta: float
-    estimator_kind: str
-    prior_alpha: float
-    prior_beta: float
-    half_life_steps: float | None
-    estimator_window: str
+    kernel: KernelConfig
+    estimator: EstimatorConfig
 
 
 def require_ref(uow: UnitOfWork, name: str, cache: dict[str, RunRef]) -> RunRef:
@@ -96,18 +88,7 @@ def require_ref(uow: UnitOfWork, name: str, cache: dict[str, RunRef]) -> RunRef:
     ref = cache.get(name)
     if ref is None:
         run = require(uow, name)
-        ref = RunRef(
-            id=run.id,
-            name=run.name,
-            dataset_id=run.dataset_id,
-            kernel_alpha=run.kernel_alpha,
-            kernel_beta=run.kernel_beta,
-            estimator_kind=run.estimator_kind,
-            prior_alpha=run.prior_alpha,
-            prior_beta=run.prior_beta,
-            half_life_steps=run.half_life_steps,
-            estimator_window=run.estimator_window,
-        )
+        ref = RunRef(run.id, run.name, run.dataset_id, run.kernel, run.estimator)
         cache[name] = ref
     return ref
 

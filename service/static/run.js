@@ -25,13 +25,12 @@
     });
   }
 
-  function drawKernel(node, kernel, histogram) {
-    const w = (p) => Math.pow(p, kernel.alpha) * Math.pow(1 - p, kernel.beta);
-    const ps = Array.from({ length: 201 }, (_, i) => i / 200);
-    const peak = Math.max(...ps.map(w)) || 1;
+  // w(p) comes from the API (overview.kernel_curve): the kernel is defined once, in the core.
+  function drawKernel(node, curve, histogram) {
+    const peak = Math.max(...curve.w) || 1;
     const { x, y } = frame(node, [0, 1], [0, peak * 1.1], [0, 0.25, 0.5, 0.75, 1],
                            (v) => fmt(v, 3));
-    const d = ps.map((p, i) => `${i ? "L" : "M"}${x(p).toFixed(1)},${y(w(p)).toFixed(1)}`);
+    const d = curve.p.map((p, i) => `${i ? "L" : "M"}${x(p).toFixed(1)},${y(curve.w[i]).toFixed(1)}`);
     svg("path", { class: "kernel-curve", d: d.join("") }, node);
     // One dot per histogram bin at the bin's centre; its area is proportional to the count.
     const { edges, counts } = histogram;
@@ -39,7 +38,7 @@
     counts.forEach((count, i) => {
       if (count === 0) return;
       const p = (edges[i] + edges[i + 1]) / 2;
-      const dot = svg("circle", { class: "position", cx: x(p), cy: y(w(p)),
+      const dot = svg("circle", { class: "position", cx: x(p), cy: y(curve.at_bins[i]),
                                   r: 2 + 10 * Math.sqrt(count / most) }, node);
       svg("title", {}, dot).textContent = `${fmt(count)} problems near p=${fmt(p, 3)}`;
     });
@@ -158,7 +157,7 @@
     const histogram = overview.difficulty.histogram;
     drawCards(overview);
     drawHistogram(document.getElementById("histogram"), histogram);
-    drawKernel(document.getElementById("kernel"), overview.run.kernel, histogram);
+    drawKernel(document.getElementById("kernel"), overview.kernel_curve, histogram);
     drawZones(document.getElementById("zones"), history.items);
     drawEffective(document.getElementById("effective"), history.items);
     fillTable("frontier", overview.top_frontier, [

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,7 @@ def problem_count(session: Session, dataset_id: int) -> int:
 
 def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update problems by (dataset, external id). ``rows`` must have unique ids."""
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     values = [
         {
             "dataset_id": dataset_id,
@@ -68,7 +68,7 @@ def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, 
         for row in rows
     ]
     # executemany of one cached statement; a multi-row VALUES would be recompiled each call.
-    stmt = insert(Problem.__table__)
+    stmt = insert(cast(Table, Problem.__table__))
     stmt = stmt.on_conflict_do_update(
         index_elements=["dataset_id", "external_id"],
         set_={
@@ -146,7 +146,7 @@ def problems_by_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str
     """id -> (external_id, prompt, answer). On the batch hot path: plain driver SQL, since
     ORM row loading costs more than the indexed lookup itself."""
     out: dict[int, tuple[str, str, str | None]] = {}
-    mark = "?" if session.bind.dialect.paramstyle == "qmark" else "%s"
+    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
     connection = session.connection()
     for part in chunks(list(ids), CHUNK):
         sql = (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,10 +28,10 @@ def upsert_snapshot(session: Session, run_id: int, step: int, values: dict[str, 
 
     ON CONFLICT makes concurrent writers (threads or replicas) of one step safe without a read.
     """
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     row = {"run_id": run_id, "step": step, **{k: values[k] for k in SNAPSHOT_FIELDS}}
-    stmt = insert_fn(RunHistory.__table__).values(row)
+    stmt = insert_fn(cast(Table, RunHistory.__table__)).values(row)
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "step"],
         set_={k: stmt.excluded[k] for k in SNAPSHOT_FIELDS},

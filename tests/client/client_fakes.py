@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from trainer_client._transport import Backoff
+from trainer_client._retry import Backoff
 
 # Zero backoff: retries happen at once, so tests never sleep (Retry-After tests patch sleep).
 NO_WAIT = Backoff(base=0.0, cap=0.0)

@@ -391,6 +391,30 @@ def test_token_is_sent_as_bearer_and_base_url_prefix_is_kept():
     assert str(request.url) == "http://proxy.test/paced/healthz"
 
 
+def test_base_url_and_token_are_set_once_on_the_owned_httpx_client():
+    for twin in (PacedClient, AsyncPacedClient):
+        paced = twin("http://proxy.test/paced/", token="s3cret")
+        http = paced._http
+        assert str(http.base_url) == "http://proxy.test/paced/"
+        assert http.headers["Authorization"] == "Bearer s3cret"
+        assert http.headers["User-Agent"].startswith("paced-trainer-client/")
+        closing = paced.close()
+        if asyncio.iscoroutine(closing):
+            asyncio.run(closing)
+
+
+def test_an_injected_client_keeps_its_config_and_gets_url_and_token_per_request():
+    recorder = scripted(ok({"status": "ok"}))
+    http = httpx.Client(transport=recorder.transport())
+    with PacedClient("http://proxy.test/paced", token="s3cret", http_client=http) as paced:
+        paced.health()
+    (request,) = recorder.requests
+    assert str(request.url) == "http://proxy.test/paced/healthz"
+    assert request.headers["Authorization"] == "Bearer s3cret"
+    assert "authorization" not in http.headers and str(http.base_url) == ""
+    http.close()
+
+
 def test_names_and_problem_ids_are_quoted_as_single_path_segments():
     recorder = scripted(ok(PROBLEM))
     with PacedClient(BASE, transport=recorder.transport()) as paced:

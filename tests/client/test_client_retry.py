@@ -18,7 +18,7 @@ import pytest
 import trainer_client.async_client as async_module
 import trainer_client.client as sync_module
 from tests.client.client_fakes import NO_WAIT, fail, ok, scripted
-from trainer_client._transport import Backoff, RetryMode, parse_retry_after, retry_flow
+from trainer_client._retry import Backoff, RetryMode, parse_retry_after, retry_flow
 from trainer_client.async_client import AsyncPacedClient
 from trainer_client.client import PacedClient
 from trainer_client.errors import PacedConnectionError, PacedError, ServiceUnavailable

@@ -9,7 +9,8 @@ from scipy import integrate, special, stats
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, merge_outcome, zones
 
 counts = st.integers(min_value=0, max_value=64)
-exponents = st.floats(min_value=0.0, max_value=4.0)
+# Exponents are > 0 (KernelConfig, the API and the client share that rule).
+exponents = st.floats(min_value=0.0, max_value=4.0, exclude_min=True)
 
 
 def empirical(alpha=1.0, beta=1.0) -> Estimator:
@@ -47,8 +48,8 @@ def test_decayed_counts_are_accepted_and_clipped_to_a_valid_rate():
 @given(
     n=st.integers(0, 40),
     data=st.data(),
-    alpha=st.floats(0.0, 3.0),
-    beta=st.floats(0.0, 3.0),
+    alpha=st.floats(0.0, 3.0, exclude_min=True),
+    beta=st.floats(0.0, 3.0, exclude_min=True),
     a0=st.floats(0.2, 5.0),
     b0=st.floats(0.2, 5.0),
 )
@@ -107,6 +108,10 @@ def test_zones():
 def test_invalid_configs_are_rejected():
     with pytest.raises(ValueError):
         KernelConfig(alpha=-1.0)
+    # The same rule as the API's Kernel schema and the client's model: finite and > 0.
+    for alpha, beta in ((0.0, 1.0), (1.0, 0.0), (float("inf"), 1.0), (1.0, float("nan"))):
+        with pytest.raises(ValueError):
+            KernelConfig(alpha, beta)
     with pytest.raises(ValueError):
         EstimatorConfig(kind="bogus")
     with pytest.raises(ValueError):

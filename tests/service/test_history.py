@@ -179,6 +179,17 @@ def test_overview_ranks_frontier_by_weight_and_mastered_by_recency(hclient):
     assert body["mean_pass_rate"] == pytest.approx((0.5 + 0.1 + 0.3 + 1 + 1 + 0) / 6)
 
 
+def test_overview_serves_the_kernel_curve_the_dashboard_draws(hclient):
+    make_dataset(hclient, n=2)
+    make_run(hclient, kernel={"alpha": 2.0, "beta": 0.5})
+    curve = hclient.get("/v1/runs/run1/overview", params={"bins": 4}).json()["kernel_curve"]
+    assert len(curve["p"]) == len(curve["w"]) == 201
+    assert curve["p"][100] == 0.5 and curve["w"][100] == pytest.approx(0.25 * 0.5**0.5)
+    assert curve["w"][0] == 0.0 and curve["w"][-1] == 0.0
+    centres = [0.125, 0.375, 0.625, 0.875]  # of the 4 bins
+    assert curve["at_bins"] == pytest.approx([p**2 * (1 - p) ** 0.5 for p in centres])
+
+
 def test_history_and_overview_follow_run_token_auth(database_url):
     client, app = make_client(database_url, admin_token=ADMIN)
     admin = {"Authorization": f"Bearer {ADMIN}"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def server(database_url: str, tmp_path: Path):
 def paced(url: str, *args: str, token: str | None = ADMIN) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
     env["PYTHONPATH"] = str(ROOT)
-    command = [sys.executable, "-m", "service.cli", *args, "--url", url]
+    command = [sys.executable, "-m", "trainer_client.cli", *args, "--url", url]
     if token:
         command += ["--token", token]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -145,3 +146,23 @@ def test_errors_are_one_line_and_exit_status_one(server: str, tmp_path: Path):
 
     no_file = paced(server, "export", "no-such-run", "--format", "parquet")
     assert no_file.returncode == 1 and "--output" in no_file.stderr
+
+
+def test_the_service_never_imports_the_client():
+    """One package boundary: the service's modules import no trainer_client module, and the
+    `paced` command line loads neither the service app nor torch to parse its arguments."""
+    service_dir = ROOT / "service"
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in service_dir.rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+trainer_client", path.read_text(), re.M)
+    ]
+    assert offenders == []
+    probe = (
+        "import sys; from trainer_client.cli import build_parser; build_parser(); "
+        "print('torch' in sys.modules, 'service.app' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "False"], done.stderr

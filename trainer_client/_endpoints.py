@@ -1,178 +1,28 @@
-"""The I/O-free core shared by PacedClient and AsyncPacedClient.
-
-Written once, used by both twins (the way httpx shares one model between Client and
-AsyncClient):
-
-- `Call`: what one endpoint sends and how its JSON answer is parsed. The `api_*` builders below
-  turn method arguments into Calls, including chunking and idempotency keys.
-- `retry_flow`: the retry decision loop as a generator. It yields "sleep this long, then send
-  the request" and is sent back what happened (a response or an httpx transport error). The
-  sync twin drives it with time.sleep + Client.send, the async twin with anyio.sleep +
-  AsyncClient.send, so the policy itself is the same code and is unit-testable without I/O.
-
-Retry rules (why they differ by call):
-- SAFE calls (GETs, and POST queries that change nothing: weights, batches) may be repeated
-  freely, so every transient failure is retried, 500 included.
-- KEYED calls (POST outcomes) always carry an Idempotency-Key fixed when the Call is built, and
-  the very same request (same key, same body) is re-sent on every retry: the server answers a
-  replay with the first response and applies nothing twice. A 500 is not retried: it is most
-  likely deterministic.
-- UNSAFE calls (other POSTs) are retried only when the request provably never reached the
-  server (connect errors, pool timeouts) or the server said so itself (429, 503).
+"""The service's endpoints as I/O-free Calls: what each method of the twins sends, how it
+is retried (RetryMode) and how its JSON answer is parsed. The `api_*` builders turn method
+arguments into Calls, including chunking and idempotency keys.
 """
 
 from __future__ import annotations
 
-import email.utils
-import enum
-import logging
-import random
-import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel
 
 from . import models
-from .errors import PacedConnectionError, PacedError, error_from_response
+from ._retry import RetryMode
+from .errors import PacedError
 
 T = TypeVar("T")
 
-logger = logging.getLogger("trainer_client")
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-# Connecting to a healthy service is quick; reads cover large batches and 10k-item ingests.
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-DEFAULT_MAX_RETRIES = 5
-# The service rejects larger outcome / problem lists; the client splits them.
+# The service's default PACED_MAX_ITEMS_PER_REQUEST: the client splits longer lists.
 MAX_ITEMS_PER_REQUEST = 10_000
-USER_AGENT = "paced-trainer-client/1"
 FILL_POLICIES = ("none", "unseen", "unseen_then_uniform")
-
-
-class RetryMode(enum.Enum):
-    SAFE = "safe"
-    KEYED = "keyed"
-    UNSAFE = "unsafe"
-
-
-_RETRY_STATUSES: dict[RetryMode, frozenset[int]] = {
-    RetryMode.SAFE: frozenset({429, 500, 502, 503, 504}),
-    RetryMode.KEYED: frozenset({429, 502, 503, 504}),
-    RetryMode.UNSAFE: frozenset({429, 503}),
-}
-
-# Transient network failures. UnsupportedProtocol / LocalProtocolError are caller bugs: never
-# retried. For UNSAFE calls only failures before the request was written qualify.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_RETRY_EXCEPTIONS: dict[RetryMode, tuple[type[Exception], ...]] = {
-    RetryMode.SAFE: _TRANSIENT,
-    RetryMode.KEYED: _TRANSIENT,
-    RetryMode.UNSAFE: _NOT_SENT,
-}
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with "equal jitter", capped; Retry-After overrides it.
-
-    Retry n (0-based) waits uniform(d/2, d) with d = min(cap, base * 2**n): never zero (so
-    retries do not hammer a struggling server) yet spread out (so clients do not retry in
-    lockstep). A server's Retry-After is honoured, up to max_retry_after seconds.
-    """
-
-    base: float = 0.25
-    cap: float = 8.0
-    max_retry_after: float = 60.0
-
-    def delay(
-        self, retry_index: int, rng: random.Random, retry_after: float | None = None
-    ) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        ceiling = min(self.cap, self.base * 2.0**retry_index)
-        return rng.uniform(ceiling / 2.0, ceiling)
-
-
-def parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/invalid."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-# ---- the retry loop ----------------------------------------------------------------------------
-
-Outcome = httpx.Response | Exception
-
-
-def retry_flow(
-    request: httpx.Request,
-    mode: RetryMode,
-    max_retries: int,
-    backoff: Backoff,
-    rng: random.Random,
-) -> Generator[float, Outcome, httpx.Response]:
-    """Yield the delay before each attempt; receive its outcome; return the success response.
-
-    Raises the PacedError for the last outcome once it is not retryable or retries are spent.
-    The caller re-sends the same `request` object, so headers (Idempotency-Key) and body are
-    byte-identical on every attempt.
-    """
-    retries = 0
-    outcome = yield 0.0
-    while True:
-        if isinstance(outcome, httpx.Response):
-            if outcome.is_success:
-                return outcome
-            retryable = outcome.status_code in _RETRY_STATUSES[mode]
-            hint = parse_retry_after(outcome)
-            what = str(outcome.status_code)
-        else:
-            retryable = isinstance(outcome, _RETRY_EXCEPTIONS[mode])
-            hint = None
-            what = type(outcome).__name__
-        if not retryable or retries >= max_retries:
-            raise _final_error(request, outcome)
-        delay = backoff.delay(retries, rng, hint)
-        retries += 1
-        logger.warning(
-            "%s %s failed (%s); retry %d/%d in %.2fs",
-            request.method,
-            request.url,
-            what,
-            retries,
-            max_retries,
-            delay,
-        )
-        outcome = yield delay
-
-
-def _final_error(request: httpx.Request, outcome: Outcome) -> PacedError:
-    if isinstance(outcome, httpx.Response):
-        return error_from_response(outcome)
-    error = PacedConnectionError(
-        None, f"{type(outcome).__name__}: {outcome}", request.method, str(request.url)
-    )
-    error.__cause__ = outcome
-    return error
-
-
-# ---- calls -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -188,17 +38,6 @@ class Call(Generic[T]):
     retry: RetryMode = RetryMode.SAFE
 
 
-def build_request(
-    http: httpx.Client | httpx.AsyncClient, base_url: str, token: str | None, call: Call[Any]
-) -> httpx.Request:
-    headers = {"Accept": "application/json", **call.headers}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return http.build_request(
-        call.method, base_url + call.path, params=call.params, json=call.json, headers=headers
-    )
-
-
 def parse_response(call: Call[T], response: httpx.Response) -> T:
     try:
         body = response.json()
@@ -212,19 +51,6 @@ def parse_response(call: Call[T], response: httpx.Response) -> T:
     return call.parse(body)
 
 
-def check_options(max_retries: int, chunk_size: int) -> None:
-    """Constructor checks shared by both clients."""
-    if max_retries < 0:
-        raise ValueError("max_retries must be >= 0")
-    if not 1 <= chunk_size <= MAX_ITEMS_PER_REQUEST:
-        raise ValueError(f"chunk_size must be in 1..{MAX_ITEMS_PER_REQUEST}")
-
-
-def normalize_base_url(base_url: str) -> str:
-    # A base URL may carry a prefix (a service behind a proxy at /paced); paths start with "/".
-    return str(base_url).rstrip("/")
-
-
 # ---- the API, one builder per endpoint ---------------------------------------------------------
 
 
@@ -233,7 +59,7 @@ def _seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def _items(model: type[models.BaseModel]) -> Callable[[Any], list[Any]]:
+def _items(model: type[BaseModel]) -> Callable[[Any], list[Any]]:
     return lambda body: [model.model_validate(item) for item in body["items"]]
 
 
