@@ -34,7 +34,7 @@ MAX_NEW = 10
 
 @pytest.fixture(scope="module")
 def server(task, tmp_path_factory):
-    from service.cli import main
+    from trainer_client.cli import main
 
     task_dir, _ = task
     export = tmp_path_factory.mktemp("export")
@@ -119,7 +119,7 @@ def served_requests(url: str) -> float:
 
 
 def test_paced_train_rolls_out_through_the_server(server, task, tmp_path, monkeypatch, capsys):
-    from service.cli import main
+    from trainer_client.cli import main
     from trainer_client.task import pipeline
 
     task_dir, bundle = task

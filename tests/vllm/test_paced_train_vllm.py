@@ -15,7 +15,7 @@ pytestmark = pytest.mark.vllm
 
 
 def test_paced_train_rolls_out_with_in_process_vllm(task, tmp_path, monkeypatch, capsys):
-    from service.cli import main
+    from trainer_client.cli import main
     from trainer_client.task import pipeline
 
     task_dir, bundle = task
