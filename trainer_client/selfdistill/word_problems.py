@@ -20,7 +20,7 @@ from dataclasses import dataclass
 LEVELS = (1, 2, 3, 4)
 _STEPS = {1: 1, 2: 2, 3: 2, 4: 3}
 _MAX_VALUE = {1: 10, 2: 20, 3: 60, 4: 60}
-INSTRUCTION = "Solve the problem and end with: The answer is <number>."
+INSTRUCTION = "Think step by step, then write: The answer is <number>."
 
 
 @dataclass(frozen=True)
