@@ -149,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_before, zones_before, rate_before = estimate(0)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
         step_times, losses, skipped = [], [], 0
+        response_tokens, responses = 0, 0
         for step in tqdm(range(1, args.steps + 1), desc="self-distillation", unit="step"):
             result = pipeline.self_distill_step(
                 client=client,
@@ -174,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engine.load_weights(model)
             step_times.append(result.seconds)
             losses.append(result.loss)
+            response_tokens += result.response_tokens
+            responses += result.problems
         p_after, zones_after, rate_after = estimate(args.steps + 1)
         acc_after = evaluate()
 
@@ -206,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     mean_loss = sum(losses) / done if done else float("nan")
     print(
         f"\n{done} self-distillation steps ({skipped} skipped: nothing to draw), "
-        f"{mean_step:.1f} s per step, mean loss {mean_loss:.4f}; pool {args.pool}, K {args.k}, "
+        f"{mean_step:.1f} s per step, mean loss {mean_loss:.4f}, "
+        f"{response_tokens / max(responses, 1):.1f} tokens per on-policy response "
+        f"(budget {args.max_new_tokens}); pool {args.pool}, K {args.k}, "
         f"batch {args.batch_size}, lr {args.lr}, {args.max_new_tokens} tokens"
     )
     print(f"demo-real wall time {time.perf_counter() - started:.0f} s", flush=True)

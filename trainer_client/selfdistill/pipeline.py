@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from trainer_client.errors import Conflict
 from trainer_client.selfdistill.self_teacher import make_example, self_distill_loss, student_prompt
 from trainer_client.selfdistill.word_problems import WordProblem
 from trainer_client.trainer.estimate import EstimateResult, estimate
@@ -134,9 +135,13 @@ def self_distill_step(
 ) -> StepResult | None:
     """One on-policy step; None when the service has no problem to draw (all weights 0)."""
     started = time.perf_counter()
-    batch = timer.call(
-        client.batch, run, batch_size, seed=derive_seed(seed, step, "batch"), mode=mode
-    )
+    try:
+        batch = timer.call(
+            client.batch, run, batch_size, seed=derive_seed(seed, step, "batch"), mode=mode
+        )
+    except Conflict:
+        # 409: every problem is mastered or intractable (all weights 0); nothing to learn.
+        return None
     items = [item for item in batch.items if item.loss_weight > 0]
     if not items:
         return None
