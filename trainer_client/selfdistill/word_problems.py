@@ -1,0 +1,147 @@
+"""Procedurally generated grade-school word problems (no data set download).
+
+A problem is a starting quantity followed by one to three changes (add, take away, multiply),
+told in the words of a *family* (apples, a bus, a piggy bank; the held-out family is a
+bakery). The difficulty knob ``level`` (1-4) sets the number of steps and the size of the
+numbers:
+
+    level 1: one step, numbers up to 10       level 3: two steps, numbers up to 60
+    level 2: two steps, numbers up to 20      level 4: three steps (one multiplies), up to 60
+
+Answers are non-negative integers (as text), graded on the model's free text by math-verify.
+The same (seed, family, level, index) always gives the same problem.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+LEVELS = (1, 2, 3, 4)
+_STEPS = {1: 1, 2: 2, 3: 2, 4: 3}
+_MAX_VALUE = {1: 10, 2: 20, 3: 60, 4: 60}
+INSTRUCTION = "Think step by step, then write: The answer is <number>."
+
+
+@dataclass(frozen=True)
+class Family:
+    """The words of one problem family; {n} is the number, {who} the subject."""
+
+    start: str
+    add: str
+    take: str
+    multiply: str  # {n} is the factor (2 or 3) spelled out
+    question: str
+
+
+FAMILIES: dict[str, Family] = {
+    "apples": Family(
+        start="{who} has {n} apples.",
+        add="Then {who} picks {n} more apples.",
+        take="Then {who} gives {n} apples to a friend.",
+        multiply="Then the number of apples {who} has becomes {n} times as large.",
+        question="How many apples does {who} have now?",
+    ),
+    "bus": Family(
+        start="A bus leaves the station with {n} passengers.",
+        add="At the next stop, {n} people get on.",
+        take="At the next stop, {n} people get off.",
+        multiply="At the next stop, the number of passengers becomes {n} times as large.",
+        question="How many passengers are on the bus now?",
+    ),
+    "savings": Family(
+        start="{who} has {n} dollars in a piggy bank.",
+        add="Then {who} puts in {n} more dollars.",
+        take="Then {who} spends {n} dollars on a book.",
+        multiply="Then the money in the piggy bank becomes {n} times as much.",
+        question="How many dollars are in the piggy bank now?",
+    ),
+    # Held out: never trained on; measures forgetting / transfer.
+    "bakery": Family(
+        start="A baker has {n} cookies on a tray.",
+        add="She bakes {n} more cookies.",
+        take="She sells {n} cookies.",
+        multiply="She then has {n} times as many cookies as before.",
+        question="How many cookies does the baker have now?",
+    ),
+}
+TRAIN_FAMILIES = ("apples", "bus", "savings")
+HELD_OUT_FAMILY = "bakery"
+_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jon")
+_FACTOR_WORDS = {2: "two", 3: "three"}
+
+
+@dataclass(frozen=True)
+class WordProblem:
+    problem_id: str
+    question: str
+    answer: str
+    family: str
+    level: int
+
+    @property
+    def prompt_text(self) -> str:
+        """The user message the student sees: the question and the answer format."""
+        return f"{self.question}\n{INSTRUCTION}"
+
+
+def make_problem(family: str, level: int, index: int, seed: int = 0) -> WordProblem:
+    """One problem, deterministic in (seed, family, level, index)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; expected one of {sorted(FAMILIES)}")
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level}")
+    if index < 0:
+        raise ValueError("index must be >= 0")
+    words = FAMILIES[family]
+    rng = random.Random(f"{seed}/{family}/{level}/{index}")
+    who = rng.choice(_NAMES)
+    top = _MAX_VALUE[level]
+    value = rng.randint(2, top)
+    sentences = [words.start.format(who=who, n=value)]
+    steps = _STEPS[level]
+    # Level 4 multiplies once (at a random step); the others add and take away.
+    multiply_at = rng.randrange(steps) if level == 4 else -1
+    for step in range(steps):
+        if step == multiply_at:
+            factor = rng.choice((2, 3))
+            value *= factor
+            sentences.append(words.multiply.format(who=who, n=_FACTOR_WORDS[factor]))
+        elif value > 1 and rng.random() < 0.5:
+            amount = rng.randint(1, min(top, value - 1))
+            value -= amount
+            sentences.append(words.take.format(who=who, n=amount))
+        else:
+            amount = rng.randint(1, top)
+            value += amount
+            sentences.append(words.add.format(who=who, n=amount))
+    sentences.append(words.question.format(who=who))
+    return WordProblem(
+        problem_id=f"{family}-L{level}-{seed}-{index}",
+        question=" ".join(sentences),
+        answer=str(value),
+        family=family,
+        level=level,
+    )
+
+
+def make_pool(
+    count: int,
+    *,
+    families: tuple[str, ...] = TRAIN_FAMILIES,
+    levels: tuple[int, ...] = LEVELS,
+    seed: int = 0,
+    start_index: int = 0,
+) -> list[WordProblem]:
+    """`count` problems cycling through families x levels (so every mix is represented).
+
+    Disjoint index ranges (start_index) give disjoint problems, e.g. train vs held-out eval.
+    """
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    combos = [(family, level) for level in levels for family in families]
+    problems = []
+    for i in range(count):
+        family, level = combos[i % len(combos)]
+        problems.append(make_problem(family, level, start_index + i // len(combos), seed))
+    return problems
