@@ -7,6 +7,7 @@ Without vLLM they skip, unless PACED_VLLM_REQUIRED=1 (CI sets it): then they fai
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import replace
@@ -121,3 +122,25 @@ def task(tmp_path_factory):
     prepare(directory, config=task_config())
     print(f"\ntask built in {time.perf_counter() - started:.1f} s")
     return directory, load_task_bundle(directory)
+
+
+def run_train_cli(argv: list[str], workdir, capsys, note: str = "") -> dict:
+    """`paced train ARGV` in this process (inside the caller's service context); prints the
+    command and its output, returns the run's summary.json."""
+    from trainer_client.cli import main
+
+    started = time.perf_counter()
+    assert main(argv) == 0
+    wall = time.perf_counter() - started
+    output = capsys.readouterr().out
+    with capsys.disabled():
+        print(f"\n$ paced {' '.join(argv)}\n{output}(wall {wall:.1f} s{note})")
+    return json.loads((workdir / "summary.json").read_text())
+
+
+def problems_rolled_out(summary: dict, pool: int, refresh_size: int = 4) -> int:
+    """Problems the run rolled out: the initial and the final full-pool estimates, and each
+    refresh (scheduled, or after a 409 when nothing was eligible) re-rolls up to
+    refresh_size of them."""
+    assert summary["refreshes"] >= 1
+    return 2 * pool + min(refresh_size, pool) * summary["refreshes"]

@@ -15,7 +15,13 @@ import time
 import httpx
 import pytest
 
-from tests.vllm.conftest import greedy_reference, task_config, torch
+from tests.vllm.conftest import (
+    greedy_reference,
+    problems_rolled_out,
+    run_train_cli,
+    task_config,
+    torch,
+)
 from trainer_client.engines.openai_engine import (
     ContextTooLong,
     ModelNotServed,
@@ -119,7 +125,6 @@ def served_requests(url: str) -> float:
 
 
 def test_paced_train_rolls_out_through_the_server(server, task, tmp_path, monkeypatch, capsys):
-    from trainer_client.cli import main
     from trainer_client.task import pipeline
 
     task_dir, bundle = task
@@ -132,19 +137,9 @@ def test_paced_train_rolls_out_through_the_server(server, task, tmp_path, monkey
         argv += ["--url", service_url, "--run", "vllm-e2e", "--steps", "3", "--batch-size", "4"]
         argv += ["--k", "2", "--refresh-every", "2", "--refresh-size", "4"]
         argv += ["--engine", "openai", "--base-url", server, "--served-model-name", NAME]
-        started = time.perf_counter()
-        assert main(argv) == 0
-        wall = time.perf_counter() - started
-    output = capsys.readouterr().out
-    with capsys.disabled():
-        print(f"\n$ paced {' '.join(argv)}\n{output}(wall {wall:.1f} s)")
-    summary = json.loads((workdir / "summary.json").read_text())
-    pool = len(bundle.pool)
-    # K=2 rollouts per problem: the initial and the final full-pool estimates, and each
-    # refresh (scheduled, or after a 409 when nothing was eligible) re-rolls up to 4.
-    refreshed = min(4, pool) * summary["refreshes"]
-    assert summary["refreshes"] >= 1
-    assert summary["rollouts_spent"] == 2 * (2 * pool + refreshed)
-    assert served_requests(server) - before >= 2 * pool + refreshed  # one request per problem
+        summary = run_train_cli(argv, workdir, capsys)
+    rolled_out = problems_rolled_out(summary, len(bundle.pool))
+    assert summary["rollouts_spent"] == 2 * rolled_out  # K = 2
+    assert served_requests(server) - before >= rolled_out  # one request per problem
     assert (workdir / "vllm-sync" / "model.safetensors").exists()  # the student was pushed
     assert summary["zones_after"] is not None
