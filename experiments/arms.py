@@ -48,8 +48,6 @@ class ExperimentSize:
     seeds: tuple[int, ...]
     base: TrainConfig
     task: TaskConfig | None  # None: the task's own full config
-    extra_eval_per_level: int  # fresh held-out problems added per level >= 2 (less noise)
-    extra_heldout: int  # fresh held-out-skill problems added (forgetting, less noise)
 
 
 FULL = ExperimentSize(
@@ -73,9 +71,7 @@ FULL = ExperimentSize(
         eval_every=25,
         checkpoint_every=250,
     ),
-    task=None,
-    extra_eval_per_level=0,  # the task's eval split has 200 unseen problems per level
-    extra_heldout=0,
+    task=None,  # the task's full config: 200 unseen eval problems per level
 )
 
 # A cut-down task that builds in about a minute on 2 cores: 1- and 2-digit addition, tiny
@@ -118,8 +114,6 @@ QUICK = ExperimentSize(
         max_new_tokens=24,
     ),
     task=QUICK_TASK,
-    extra_eval_per_level=0,
-    extra_heldout=0,
 )
 
 

@@ -105,8 +105,6 @@ def _specs(args, size, url: str, task_dir: Path, runs_dir: Path) -> list[RunSpec
                     workdir=str(runs_dir / config.run),
                     url=url,
                     threads=threads,
-                    extra_eval_per_level=size.extra_eval_per_level,
-                    extra_heldout=size.extra_heldout,
                 )
             )
     return specs

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from experiments.stats import t_interval
+from experiments.stats import first_step_reaching, t_interval
 
 
 def _by_arm_seed(records: Sequence[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
@@ -28,10 +28,8 @@ def _level_at(record: dict[str, Any], level: str, step: int) -> float:
 
 
 def _first_reaching(record: dict[str, Any], level: str, target: float) -> int | None:
-    for point in record["curve"]:
-        if point["step"] > 0 and point["per_level"][level] >= target - 1e-12:
-            return point["step"]
-    return None
+    curve = [(point["step"], point["per_level"][level]) for point in record["curve"]]
+    return first_step_reaching(curve, target)
 
 
 def _interval_dict(values: list[float]) -> dict[str, float]:

@@ -23,27 +23,6 @@ class RunSpec:
     workdir: str
     url: str
     threads: int
-    extra_eval_per_level: int
-    extra_heldout: int
-
-
-def _bundle(spec: RunSpec):
-    from experiments.eval_set import extended_eval
-    from trainer_client.task.evaluation import evaluate
-    from trainer_client.trainer.task_bundle import load_task_bundle
-
-    bundle = load_task_bundle(spec.task_dir)
-    task_config = json.loads((Path(spec.task_dir) / "task.json").read_text())["config"]
-    eval_split, heldout = extended_eval(task_config, spec.extra_eval_per_level, spec.extra_heldout)
-
-    def evaluate_student(model: Any) -> dict[str, Any]:
-        return {
-            "eval": evaluate(model, bundle.tokenizer, eval_split),
-            "heldout": evaluate(model, bundle.tokenizer, heldout),
-        }
-
-    bundle.evaluate = evaluate_student
-    return bundle
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -106,13 +85,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
     from trainer_client.client import PacedClient
     from trainer_client.trainer.loop import train
+    from trainer_client.trainer.task_bundle import load_task_bundle
 
     torch.set_num_threads(spec.threads)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model per run is noise
     started = time.perf_counter()
-    bundle = _bundle(spec)
+    bundle = load_task_bundle(spec.task_dir)  # evaluates on the task's eval and held-out splits
     with PacedClient(spec.url) as client:
         # device="cpu" explicitly: the loop's default would raise the thread count to all cores.
         summary = train(spec.config, client, bundle, spec.workdir, device="cpu", progress=False)

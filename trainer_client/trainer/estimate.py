@@ -27,7 +27,8 @@ class EstimateResult:
     rollouts: int  # completions generated (problems x K)
 
 
-def _idempotency_key(run: str, step: int, outcomes: list[dict[str, Any]]) -> str:
+def outcomes_key(run: str, step: int, outcomes: list[dict[str, Any]]) -> str:
+    """Idempotency key derived from the outcomes themselves: a replay is a no-op."""
     body = json.dumps(outcomes, sort_keys=True).encode()
     return f"{run}-s{step}-{hashlib.sha256(body).hexdigest()[:16]}"
 
@@ -85,6 +86,6 @@ def estimate(
             client.post_outcomes,
             run,
             outcomes,
-            idempotency_key=_idempotency_key(run, step, outcomes),
+            idempotency_key=outcomes_key(run, step, outcomes),
         )
     return EstimateResult(pass_rates=pass_rates, rollouts=len(outcomes) * k)

@@ -19,7 +19,6 @@ one through `trainer_client.trainer.task_bundle`.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -39,7 +38,7 @@ from trainer_client.trainer.batches import BatchDrawer, DrawnBatch
 from trainer_client.trainer.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from trainer_client.trainer.config import TrainConfig
 from trainer_client.trainer.distill import build_sequences, distill_loss
-from trainer_client.trainer.estimate import estimate
+from trainer_client.trainer.estimate import estimate, outcomes_key
 from trainer_client.trainer.metrics import ClientTimer, MetricsLog, zone_counts
 from trainer_client.trainer.seeds import derive_seed
 from trainer_client.trainer.teacher_cache import model_fingerprint, teacher_references
@@ -248,7 +247,7 @@ class Trainer:
         ]
         for start in range(0, len(outcomes), 5000):
             part = outcomes[start : start + 5000]
-            key = _task_estimate_key(self.config.run, start, part)
+            key = outcomes_key(self.config.run, 0, part)
             self.timer.call(self.client.post_outcomes, self.config.run, part, idempotency_key=key)
         return rates
 
@@ -517,11 +516,6 @@ def train(
     summary = _summary(config, trainer, state, zones_after, eval_after)
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
-
-
-def _task_estimate_key(run: str, start: int, outcomes: list[dict[str, Any]]) -> str:
-    digest = hashlib.sha256(json.dumps(outcomes, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{run}-task-estimate-{start}-{digest}"
 
 
 def _short_zones(zones: dict[str, int]) -> str:
