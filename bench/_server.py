@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from trainer_client.trainer.local_service import free_port, wait_healthy
+from service.spawn import ServiceProcess
 
-ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get(
     "PACED_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -37,34 +34,14 @@ def pg_database():
 
 @contextlib.contextmanager
 def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | None = None):
-    """Migrate, then run `paced serve` with `workers` processes; yields the base URL."""
-    from service import migrate
+    """Run `paced serve` (it migrates first) with `workers` processes; yields the base URL.
 
-    migrate.upgrade(database_url)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    env.update(
-        {"PYTHONPATH": str(ROOT), "PACED_DATABASE_URL": database_url, "PACED_LOG_LEVEL": "warning"}
+    `paced serve --workers N`: one SO_REUSEPORT socket per worker (service/workers.py)."""
+    server = ServiceProcess(
+        workdir=workdir,
+        database_url=database_url,
+        settings={"PACED_LOG_LEVEL": "warning", **(extra_env or {})},
+        args=("--workers", str(workers)),
     )
-    env.update(extra_env or {})
-    # `paced serve --workers N`: one SO_REUSEPORT socket per worker (service/workers.py).
-    cmd = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, timeout_s=60)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    with server.start(timeout_s=60):
+        yield server.url

@@ -8,27 +8,68 @@ it runs, and nothing here imports the client: the service never depends on it.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
 
 from service.settings import Settings
 
+# The exit status of a refused start (as argparse's for a usage error).
+EXIT_REFUSED = 2
+
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """True for hosts only this machine can reach: localhost, 127.0.0.0/8, ::1."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def exposure_refusal(host: str, settings: Settings) -> str | None:
+    """Why `serve` must not start on `host` with these settings, or None if it may."""
+    if settings.admin_token or is_loopback(host):
+        return None
+    if settings.allow_unauthenticated_network:
+        logging.getLogger("paced").warning(
+            "!!! serving WITHOUT authentication on %s (--allow-unauthenticated-network): "
+            "every client that can reach it can read and write every dataset and run. !!!",
+            host,
+        )
+        return None
+    return (
+        f"refusing to serve on {host} without authentication: every client that can reach it "
+        "could read and write every dataset and run. Set PACED_ADMIN_TOKEN (clients then send "
+        "`Authorization: Bearer <token>`), or serve on 127.0.0.1, or, if something in front "
+        "already restricts access (a private network, an authenticating proxy), pass "
+        "--allow-unauthenticated-network (or set PACED_ALLOW_UNAUTHENTICATED_NETWORK=1)."
+    )
+
 
 def _serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    if args.allow_unauthenticated_network:
+        overrides["allow_unauthenticated_network"] = True
+    settings = Settings(**overrides)
+    # Before anything else (migrations included): an exposed open service must not start.
+    refusal = exposure_refusal(args.host, settings)
+    if refusal is not None:
+        print(f"paced serve: error: {refusal}", file=sys.stderr)
+        return EXIT_REFUSED
+
     import uvicorn
 
     from service import migrate
     from service.app import create_app
 
-    overrides = {"database_url": args.database_url} if args.database_url else {}
-    settings = Settings(**overrides)
-    if not settings.admin_token and args.host not in ("127.0.0.1", "localhost", "::1"):
-        logging.getLogger("paced").warning(
-            "!!! serving WITHOUT authentication on %s — every client on the network has full "
-            "access. Set PACED_ADMIN_TOKEN. !!!",
-            args.host,
-        )
     migrate.upgrade(settings.database_url)
     if args.workers > 1:
         from service import workers
@@ -73,6 +114,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         help="server processes, each with its own SO_REUSEPORT socket (try one per core)",
+    )
+    serve.add_argument(
+        "--allow-unauthenticated-network",
+        action="store_true",
+        help="serve beyond loopback without PACED_ADMIN_TOKEN (refused otherwise); only "
+        "behind something that already restricts access. Env: "
+        "PACED_ALLOW_UNAUTHENTICATED_NETWORK=1",
     )
     serve.set_defaults(func=_serve)
 

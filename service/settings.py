@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     max_overflow: int = 20
 
     admin_token: str | None = None
+    # `paced serve` refuses a host beyond loopback without admin_token unless this is set.
+    allow_unauthenticated_network: bool = False
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_items_per_request: int = Field(default=10_000, gt=0)
     max_batch_size: int = Field(default=4096, gt=0)

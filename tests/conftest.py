@@ -18,7 +18,6 @@ from sqlalchemy.engine import make_url
 from service import migrate
 from service.db import normalise_url
 from service.models import Base
-from trainer_client.trainer.local_service import free_port  # noqa: F401 - shared by tests
 
 PG_URL = os.environ.get("PACED_TEST_DATABASE_URL") or None
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]

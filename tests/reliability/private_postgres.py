@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.conftest import free_port
+from service.spawn import free_port
 
 
 def pg_bin(name: str) -> str | None:

@@ -6,91 +6,24 @@ test (kill -9, SIGTERM, database outages, lock contention) only happens across p
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-from trainer_client.trainer.local_service import wait_healthy
+from service.spawn import ServiceProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Quiet servers: the tests read their logs for tracebacks, not for access lines.
+QUIET = {"PACED_LOG_LEVEL": "warning"}
 
 
-@dataclass
-class Server:
-    """One `paced serve` process; restartable on the same database and port."""
-
-    database_url: str
-    workdir: Path
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    graceful_timeout_s: float = 30.0
-    proc: subprocess.Popen | None = None
-    starts: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"server-{self.port}.log"
-
-    def start(self, timeout_s: float = 30.0) -> Server:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-        env = {**base, "PYTHONPATH": str(REPO_ROOT), "PACED_LOG_LEVEL": "warning", **self.env}
-        self.starts += 1
-        # A log file, not a pipe: a full pipe buffer would block the server mid-test.
-        log = self.log_path.open("a")
-        log.write(f"--- start {self.starts}\n")
-        log.flush()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--database-url",
-                self.database_url,
-                "--graceful-timeout",
-                str(self.graceful_timeout_s),
-            ],
-            cwd=self.workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        wait_healthy(self.url, self.proc, timeout_s, describe=self.log)
-        return self
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def sigterm(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
+def reliability_server(database_url: str, workdir: Path, env: dict | None = None) -> ServiceProcess:
+    """A `paced serve` process on `database_url` (not started), logging to workdir."""
+    return ServiceProcess(
+        workdir=workdir, database_url=database_url, settings={**QUIET, **(env or {})}
+    )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from tests.reliability import fuzz_checks  # noqa: F401 - registers its check with schemathesis
-from tests.reliability.servers import Server, setup_run
+from tests.reliability.servers import reliability_server, setup_run
 
 MAX_EXAMPLES = 25  # per operation and backend
 STATEFUL_EXAMPLES = 30  # scenarios per backend
@@ -46,7 +46,7 @@ def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     else:
         server_url = request.getfixturevalue("postgres_server_url")
         url = create_pg_database(server_url)
-    server = Server(database_url=url, workdir=workdir).start()
+    server = reliability_server(url, workdir).start()
     setup_run(server.url, problems=5)
     yield request.param, server
     server.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import free_port
-from trainer_client.trainer.local_service import wait_healthy
+from service.spawn import ServiceProcess, child_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "cli-admin-token"
@@ -25,28 +23,13 @@ N_PROBLEMS = 2500
 @pytest.fixture
 def server(database_url: str, tmp_path: Path):
     """A served, token-protected service on the test database (SQLite and PostgreSQL)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    env.update(PYTHONPATH=str(ROOT), PACED_DATABASE_URL=database_url, PACED_ADMIN_TOKEN=ADMIN)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    settings = {"PACED_ADMIN_TOKEN": ADMIN}
+    with ServiceProcess(workdir=tmp_path, database_url=database_url, settings=settings) as served:
+        yield served.url
 
 
 def paced(url: str, *args: str, token: str | None = ADMIN) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env = child_environment({}, inherit_settings=False)
     command = [sys.executable, "-m", "trainer_client.cli", *args, "--url", url]
     if token:
         command += ["--token", token]
@@ -162,7 +145,6 @@ def test_the_service_never_imports_the_client():
         "import sys; from trainer_client.cli import build_parser; build_parser(); "
         "print('torch' in sys.modules, 'service.app' in sys.modules)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env = child_environment({}, inherit_settings=False)
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert done.stdout.split() == ["False", "False"], done.stderr

@@ -8,19 +8,16 @@ test_dashboard_browser.py: skipped without chromium unless PACED_BROWSER_REQUIRE
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import free_port, wipe
+from service.spawn import ServiceProcess
+from tests.conftest import wipe
 from tests.service.test_dashboard_browser import browse, chromium, console_lines  # noqa: F401
-from trainer_client.trainer.local_service import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "dashboard"
@@ -77,25 +74,14 @@ def site(request: pytest.FixtureRequest, chromium: str, tmp_path_factory):  # no
     name = "pg_database_url" if request.param == "postgres" else "sqlite_database_url"
     database_url = request.getfixturevalue(name)
     wipe(database_url)
-    workdir = tmp_path_factory.mktemp("overview")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    env.update(PYTHONPATH=str(ROOT), PACED_DATABASE_URL=database_url, PACED_ADMIN_TOKEN=ADMIN)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = ServiceProcess(
+        workdir=tmp_path_factory.mktemp("overview"),
+        database_url=database_url,
+        settings={"PACED_ADMIN_TOKEN": ADMIN},
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
-        seed(url)
-        yield request.param, url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with server:
+        seed(server.url)
+        yield request.param, server.url
 
 
 def dump(chromium: str, tmp_path: Path, url: str) -> str:  # noqa: F811

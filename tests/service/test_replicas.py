@@ -2,55 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, wipe
-from trainer_client.trainer.local_service import wait_healthy
-
-ROOT = Path(__file__).resolve().parents[2]
+from service.spawn import ServiceProcess
+from tests.conftest import wipe
 
 
-def start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    env.update({"PYTHONPATH": str(ROOT), "PACED_SYNC_INTERVAL_S": "0.25"})
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            database_url,
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, proc)
-    return proc, url
+def replica(database_url: str, workdir: Path) -> ServiceProcess:
+    """A started replica that pulls other processes' writes every 0.25 s."""
+    settings = {"PACED_SYNC_INTERVAL_S": "0.25"}
+    return ServiceProcess(workdir=workdir, database_url=database_url, settings=settings).start()
 
 
 @pytest.mark.postgres
 def test_replicas_converge_within_one_second(pg_database_url, tmp_path):
     wipe(pg_database_url)
-    procs = []
+    replicas: list[ServiceProcess] = []
     try:
-        a_proc, a = start_server(pg_database_url, tmp_path)
-        procs.append(a_proc)
-        b_proc, b = start_server(pg_database_url, tmp_path)
-        procs.append(b_proc)
+        replicas.append(replica(pg_database_url, tmp_path))
+        replicas.append(replica(pg_database_url, tmp_path))
+        a, b = (server.url for server in replicas)
         with httpx.Client(base_url=a, timeout=10) as ha, httpx.Client(base_url=b, timeout=10) as hb:
             ha.post("/v1/datasets", json={"name": "math"})
             ha.post(
@@ -97,6 +72,5 @@ def test_replicas_converge_within_one_second(pg_database_url, tmp_path):
             else:
                 pytest.fail("replica A did not see B's write within 1 s")
     finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=30)
+        for server in replicas:
+            server.stop()

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from trainer_client.trainer.local_service import wait_healthy
-
-
-def start_serve(workdir: Path, *args: str) -> tuple[subprocess.Popen, str]:
-    """`paced serve` on a free port in workdir, without any PACED_ setting from outside."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACED_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), *args],
-        cwd=workdir,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return proc, f"http://127.0.0.1:{port}"
+from service.spawn import ServiceProcess
 
 
 @pytest.fixture
 def served(tmp_path: Path):
-    proc, url = start_serve(tmp_path)
-    try:
-        wait_healthy(url, proc)
-        yield url, tmp_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """`paced serve` in an empty directory, without any PACED_ setting from outside."""
+    with ServiceProcess(workdir=tmp_path) as server:
+        yield server.url, tmp_path
 
 
 def test_serve_creates_sqlite_db_and_serves_the_api(served):
@@ -80,9 +57,9 @@ def test_serve_creates_sqlite_db_and_serves_the_api(served):
 
 def test_serve_with_workers_spreads_connections_and_stops_cleanly(tmp_path):
     """--workers 2: two processes with their own SO_REUSEPORT sockets, one database."""
-    proc, url = start_serve(tmp_path, "--workers", "2")
+    server = ServiceProcess(workdir=tmp_path, args=("--workers", "2")).start()
     try:
-        wait_healthy(url, proc)
+        url = server.url
         # Fresh connections are hashed across both workers' sockets: see two process ids
         # through the metrics each process keeps for itself (requests counted per process).
         assert httpx.post(f"{url}/v1/datasets", json={"name": "d"}).status_code == 201
@@ -93,5 +70,4 @@ def test_serve_with_workers_spreads_connections_and_stops_cleanly(tmp_path):
                 assert http.get("/v1/datasets/d").status_code == 200  # same database
         assert len(seen) == 2  # one process saw the POST, the other did not
     finally:
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
+        assert server.stop() == 0

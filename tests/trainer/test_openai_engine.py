@@ -164,7 +164,7 @@ def test_context_too_long_names_the_prompt_and_budget():
 
 
 def test_server_down_is_a_clear_error():
-    from trainer_client.trainer.local_service import free_port
+    from service.spawn import free_port
 
     engine = OpenAIEngine(f"http://127.0.0.1:{free_port()}", "m")
     with pytest.raises(RolloutServerError, match="cannot reach the rollout server"):

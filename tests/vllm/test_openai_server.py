@@ -15,6 +15,7 @@ import time
 import httpx
 import pytest
 
+from service.spawn import free_port
 from tests.vllm.conftest import (
     greedy_reference,
     problems_rolled_out,
@@ -30,7 +31,7 @@ from trainer_client.engines.openai_engine import (
     VLLMServerSync,
 )
 from trainer_client.engines.vllm_server import vllm_server
-from trainer_client.trainer.local_service import free_port, local_service
+from trainer_client.trainer.local_service import local_service
 
 pytestmark = pytest.mark.vllm
 

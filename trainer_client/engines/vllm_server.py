@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from service.spawn import free_port, wait_healthy
 from trainer_client.engines.vllm_checkpoint import tokenizer_dir
 from trainer_client.engines.vllm_engine import no_usage_stats
-from trainer_client.trainer.local_service import free_port, wait_healthy
 
 
 def server_command(
