@@ -7,4 +7,5 @@ COPY trainer_client ./trainer_client
 COPY migrations ./migrations
 RUN pip install --no-cache-dir -e ".[postgres]"
 EXPOSE 8000
+# Listening on every interface: it refuses to start without PACED_ADMIN_TOKEN (docs/operations.md).
 CMD ["paced", "serve", "--host", "0.0.0.0", "--port", "8000"]

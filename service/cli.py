@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from service.settings import Settings
 
@@ -53,7 +54,7 @@ def exposure_refusal(host: str, settings: Settings) -> str | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if args.database_url:
         overrides["database_url"] = args.database_url
     if args.allow_unauthenticated_network:
