@@ -18,8 +18,6 @@ from service.settings import Settings
 
 # The exit status of a refused start (as argparse's for a usage error).
 EXIT_REFUSED = 2
-
-
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -35,14 +33,7 @@ def is_loopback(host: str) -> bool:
 
 def exposure_refusal(host: str, settings: Settings) -> str | None:
     """Why `serve` must not start on `host` with these settings, or None if it may."""
-    if settings.admin_token or is_loopback(host):
-        return None
-    if settings.allow_unauthenticated_network:
-        logging.getLogger("paced").warning(
-            "!!! serving WITHOUT authentication on %s (--allow-unauthenticated-network): "
-            "every client that can reach it can read and write every dataset and run. !!!",
-            host,
-        )
+    if settings.admin_token or is_loopback(host) or settings.allow_unauthenticated_network:
         return None
     return (
         f"refusing to serve on {host} without authentication: every client that can reach it "
@@ -65,6 +56,12 @@ def _serve(args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"paced serve: error: {refusal}", file=sys.stderr)
         return EXIT_REFUSED
+    if not settings.admin_token and not is_loopback(args.host):
+        logging.getLogger("paced").warning(
+            "!!! serving WITHOUT authentication on %s (--allow-unauthenticated-network): "
+            "every client that can reach it can read and write every dataset and run. !!!",
+            args.host,
+        )
 
     import uvicorn
 
