@@ -151,7 +151,7 @@ class ServiceProcess:
         """SIGTERM, then SIGKILL after timeout_s; returns the exit status (None if never run)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
+        if self.running:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=timeout_s)
@@ -176,8 +176,13 @@ class ServiceProcess:
     def log_tail(self) -> str:
         return self.log()[-LOG_TAIL_CHARS:]
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def __enter__(self) -> ServiceProcess:
-        return self.start()
+        # `with server:` starts it; `with server.start(timeout_s):` has already started it.
+        return self if self.running else self.start()
 
     def __exit__(
         self,
