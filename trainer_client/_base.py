@@ -14,6 +14,7 @@ import httpx
 
 from ._endpoints import MAX_ITEMS_PER_REQUEST, Call
 from ._retry import DEFAULT_MAX_RETRIES, Backoff, Outcome, retry_flow
+from .limits import Limits
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 # Connecting to a healthy service is quick; reads cover large batches and 10k-item ingests.
@@ -48,6 +49,7 @@ class BaseClient(Generic[H]):
         self._backoff = backoff or Backoff()
         self._chunk_size = chunk_size
         self._rng = random.Random()
+        self._limits: Limits | None = None  # read on first use of limits()
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

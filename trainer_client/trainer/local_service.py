@@ -23,15 +23,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_service(directory: str | Path, *, timeout_s: float = 60.0) -> Iterator[str]:
-    """Start the service on a free port with its database and log in `directory`; yields the
-    base URL once /healthz answers, and stops the process on exit."""
+def local_service(
+    directory: str | Path, *, timeout_s: float = 60.0, database_url: str | None = None
+) -> Iterator[str]:
+    """Start the service on a free port with its log (and, without `database_url`, its SQLite
+    database) in `directory`; yields the base URL once /healthz answers, and stops the
+    process on exit."""
     directory = Path(directory).resolve()  # the service runs from the repository root
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = directory / "service.log"
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-    command += ["--database-url", f"sqlite:///{directory / 'paced.db'}"]
+    command += ["--database-url", database_url or f"sqlite:///{directory / 'paced.db'}"]
     command += ["--graceful-timeout", "2"]
     with log_path.open("w+") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
