@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from trainer_client.client import PacedClient
 from trainer_client.errors import ValidationFailed
 from trainer_client.trainer.local_service import REPO_ROOT, local_service
@@ -31,16 +31,20 @@ STEPS = 8
 
 @pytest.fixture(params=BACKENDS)
 def service_url(request, tmp_path):
-    database_url = None
+    database_url = server_url = None
     if request.param == "postgres":
-        database_url = request.getfixturevalue("backend_url")
-    with local_service(tmp_path, timeout_s=60, database_url=database_url) as url:
-        with PacedClient(url) as paced:
-            paced.create_dataset(DATASET)
-            paced.upsert_problems(
-                DATASET, [{"id": f"p{i}", "prompt": f"{i} + 1 = ?"} for i in range(PROBLEMS)]
-            )
-        yield url
+        server_url = request.getfixturevalue("postgres_server_url")
+        database_url = create_pg_database(server_url)
+    try:
+        with local_service(tmp_path, timeout_s=60, database_url=database_url) as url:
+            with PacedClient(url) as paced:
+                paced.create_dataset(DATASET)
+                problems = [{"id": f"p{i}", "prompt": f"{i} + 1 = ?"} for i in range(PROBLEMS)]
+                paced.upsert_problems(DATASET, problems)
+            yield url
+    finally:
+        if database_url is not None:
+            drop_pg_database(server_url, database_url)
 
 
 def _new_graded_run(paced: PacedClient, name: str) -> None:
@@ -132,7 +136,6 @@ TRAINER = textwrap.dedent(
     """
     import sys, time
     from trainer_client.client import PacedClient
-from trainer_client.errors import ValidationFailed
     from trainer_client.trainer.prefetch import OutcomePoster
 
     url, run, acks = sys.argv[1:4]
@@ -183,7 +186,7 @@ def test_killed_trainer_loses_no_acknowledged_outcome_and_restart_counts_once(
         paced.create_run("killed", DATASET)
         trainer = _trainer(service_url, "killed", acks, steps, pause=0.05)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and trainer.poll() is None:
             if acks.exists() and len(acks.read_text().splitlines()) >= 5:
                 break
             time.sleep(0.01)
