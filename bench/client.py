@@ -151,14 +151,32 @@ def empty_prompt_cache(paced: PacedClient) -> None:
     paced.batch(RUN, 1, seed=0)  # the upsert also marks the index for a re-sync: absorb it
 
 
-def cache_counts(paced: PacedClient) -> tuple[float, float]:
+def cache_metrics(paced: PacedClient) -> dict[str, float]:
     text = paced._http.get("/metrics").text  # the service's own counters
     found = {}
     for line in text.splitlines():
-        for what in ("hits", "misses"):
+        for what in ("hits", "misses", "bytes"):
             if line.startswith(f'paced_prompt_cache{{what="{what}"}}'):
                 found[what] = float(line.split()[-1])
+    return found
+
+
+def cache_counts(paced: PacedClient) -> tuple[float, float]:
+    found = cache_metrics(paced)
     return found.get("hits", 0.0), found.get("misses", 0.0)
+
+
+def settle(paced: PacedClient, timeout_s: float = 300) -> None:
+    """Wait until the cache stops growing by itself (a background prefill, where the service
+    has one), so no measurement shares the CPU with it."""
+    deadline = time.monotonic() + timeout_s
+    last = -1.0
+    while time.monotonic() < deadline:
+        held = cache_metrics(paced).get("bytes", 0.0)
+        if held == last:
+            return
+        last = held
+        time.sleep(1.0)
 
 
 def warm_prompt_cache(paced: PacedClient, n: int) -> None:
@@ -238,6 +256,7 @@ def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict)
     seeds = Seeds()
     with PacedClient(base, timeout=120) as paced:
         paced.batch(RUN, 1, seed=0)  # builds the index
+        settle(paced)
         warm_prompt_cache(paced, n)
         for cache in ("warm", "cold"):
             requests = args.requests if cache == "warm" else args.cold_requests

@@ -46,7 +46,12 @@ class AppContext:
             min_interval_s=self.settings.history_min_interval_s,
         )
         self.sampler = Sampler(
-            self.registry, self.prompts, self.transaction, self.run_refs, run_in_threadpool
+            self.registry,
+            self.prompts,
+            self.transaction,
+            self.run_refs,
+            run_in_threadpool,
+            prefill=self.settings.prompt_prefill,
         )
 
     def outcomes_committed(

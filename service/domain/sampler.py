@@ -10,6 +10,8 @@ write run state.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from service.domain.index_registry import IndexRegistry, RunIndex
 from service.domain.prompt_cache import Lookup, PromptCache
 from service.domain.runs import RunRef
 
+log = logging.getLogger("paced")
 # starlette's run_in_threadpool, injected so the domain does not import the web framework.
 Offload = Callable[..., Awaitable[Any]]
 Transaction = Callable[[], AbstractContextManager[UnitOfWork]]
@@ -56,12 +59,17 @@ class Sampler:
         transaction: Transaction,
         run_refs: dict[str, RunRef],
         offload: Offload,
+        *,
+        prefill: bool = True,
     ) -> None:
         self._registry = registry
         self._prompts = prompts
         self._transaction = transaction
         self._run_refs = run_refs
         self._offload = offload
+        self._prefill = prefill
+        self._prefilled: set[int] = set()
+        self._prefill_guard = threading.Lock()
 
     async def batch(
         self,
@@ -99,7 +107,28 @@ class Sampler:
             ref = runs.require_ref(uow, run, self._run_refs)
             pending = self._pending(self._registry.get(uow.session, ref), ref, spec)
             self._fill(uow, pending)
+        self._start_prefill(ref.dataset_id)
         return pending
+
+    def _start_prefill(self, dataset_id: int) -> None:
+        """First use of a dataset in this process: warm the prompt cache in the background
+        (PromptCache.prefill), so draws of problems never served before find their texts."""
+        with self._prefill_guard:
+            if not self._prefill or dataset_id in self._prefilled:
+                return
+            self._prefilled.add(dataset_id)
+        thread = threading.Thread(
+            target=self._run_prefill, args=(dataset_id,), name="paced-prefill", daemon=True
+        )
+        thread.start()
+
+    def _run_prefill(self, dataset_id: int) -> None:
+        try:
+            with self._transaction() as uow:
+                stored = self._prompts.prefill(uow.session, dataset_id)
+            log.info("prompt cache: %d texts of dataset %d prefilled", stored, dataset_id)
+        except Exception:  # only a warm-up: draws read what they miss themselves
+            log.warning("prompt cache prefill of dataset %d failed", dataset_id, exc_info=True)
 
     def _read_texts(self, pending: PendingBatch) -> None:
         with self._transaction() as uow:
