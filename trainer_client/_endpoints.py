@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, NotRequired, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from . import models
 from ._batch_format import BATCH_COLUMNS, parse_batch
@@ -180,7 +181,7 @@ def api_post_outcomes(
     Everything is validated before the first chunk is sent: a bad item must not leave earlier
     chunks applied.
     """
-    checked = [models.Outcome.model_validate(o) for o in outcomes]
+    checked = _checked_outcomes(outcomes)
     chunks = _chunks(checked, chunk_size)
     path = f"/v1/runs/{_seg(run)}/outcomes"
     calls = []
@@ -196,12 +197,42 @@ def api_post_outcomes(
                 "POST",
                 path,
                 models.OutcomesAccepted.model_validate,
-                json={"outcomes": [o.model_dump(mode="json") for o in chunk]},
+                json={"outcomes": chunk},
                 headers={"Idempotency-Key": key},
                 retry=RetryMode.KEYED,
             )
         )
     return calls
+
+
+class _OutcomeFields(TypedDict):
+    problem_id: str
+    attempts: Annotated[int, Field(ge=1)]
+    successes: Annotated[int, Field(ge=0)]
+    step: NotRequired[Annotated[int, Field(ge=0)] | None]
+
+
+_OUTCOME_LIST = TypeAdapter(list[with_config(ConfigDict(extra="allow"))(_OutcomeFields)])
+
+
+def _checked_outcomes(
+    outcomes: Iterable[models.Outcome | Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """models.Outcome's rules over the whole list in one pydantic-core pass (a model per
+    outcome cost more than the service's ingest of it), as the dicts to send. A bad item
+    raises the very error models.Outcome raises for it."""
+    items = [o.model_dump(mode="json") if isinstance(o, BaseModel) else o for o in outcomes]
+    try:
+        checked: list[dict[str, Any]] = _OUTCOME_LIST.validate_python(items)
+    except ValidationError:
+        for item in items:
+            models.Outcome.model_validate(item)
+        raise
+    for item in checked:
+        item.setdefault("step", None)
+        if item["successes"] > item["attempts"]:
+            models.Outcome.model_validate(item)  # raises: successes > attempts
+    return checked
 
 
 def sum_accepted(results: Iterable[models.OutcomesAccepted]) -> models.OutcomesAccepted:
