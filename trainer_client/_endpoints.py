@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, NotRequired, TypeVar
+from typing import Annotated, Any, Generic, NotRequired, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -205,6 +205,7 @@ def api_post_outcomes(
     return calls
 
 
+@with_config(ConfigDict(extra="allow"))  # fields a newer service knows are sent as given
 class _OutcomeFields(TypedDict):
     problem_id: str
     attempts: Annotated[int, Field(ge=1)]
@@ -212,7 +213,7 @@ class _OutcomeFields(TypedDict):
     step: NotRequired[Annotated[int, Field(ge=0)] | None]
 
 
-_OUTCOME_LIST = TypeAdapter(list[with_config(ConfigDict(extra="allow"))(_OutcomeFields)])
+_OUTCOME_LIST: TypeAdapter[list[_OutcomeFields]] = TypeAdapter(list[_OutcomeFields])
 
 
 def _checked_outcomes(
@@ -223,7 +224,7 @@ def _checked_outcomes(
     raises the very error models.Outcome raises for it."""
     items = [o.model_dump(mode="json") if isinstance(o, BaseModel) else o for o in outcomes]
     try:
-        checked: list[dict[str, Any]] = _OUTCOME_LIST.validate_python(items)
+        checked = cast(list[dict[str, Any]], _OUTCOME_LIST.validate_python(items))
     except ValidationError:
         for item in items:
             models.Outcome.model_validate(item)
