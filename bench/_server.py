@@ -35,6 +35,16 @@ def pg_database():
         admin.dispose()
 
 
+# base URL -> pid of the `paced serve` process behind it (benches read its CPU time).
+PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | None = None):
     """Migrate, then run `paced serve` with `workers` processes; yields the base URL."""
@@ -64,6 +74,7 @@ def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | 
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, timeout_s=60)
+        PIDS[url] = proc.pid
         yield url
     finally:
         proc.terminate()

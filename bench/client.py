@@ -49,7 +49,7 @@ import numpy as np
 
 from bench._loadgen import Connection  # noqa: E402
 from bench._seed import seed_run  # noqa: E402
-from bench._server import pg_database, serve  # noqa: E402
+from bench._server import PIDS, cpu_seconds, pg_database, serve  # noqa: E402
 from service import migrate  # noqa: E402
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex  # noqa: E402
 from trainer_client import AsyncPacedClient, PacedClient  # noqa: E402
@@ -179,10 +179,12 @@ def settle(paced: PacedClient, timeout_s: float = 300) -> None:
         time.sleep(1.0)
 
 
-def warm_prompt_cache(paced: PacedClient, n: int) -> None:
-    """Draw size-4096 batches until a draw finds (almost) every text in the cache."""
+def warm_prompt_cache(paced: PacedClient, n: int, budget_s: float = 90) -> None:
+    """Draw size-4096 batches until a draw finds (almost) every text in the cache, or the
+    time budget is spent (`cache_hit_ratio` in each row says how warm it got)."""
     seed = 10**9
-    for _ in range(max(8, 4 * n // 4096)):
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
         hits0, misses0 = cache_counts(paced)
         for _ in range(4):
             seed += 1
@@ -267,12 +269,18 @@ def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict)
                         time_sync(paced, b, max(3, requests // 10), seeds, cold=False)
                     hits0, misses0 = cache_counts(paced)
                     cold = cache == "cold"
+                    # CPU time per request, the client's and the server's: far steadier than
+                    # latency on a shared machine (neighbours take wall time, not CPU time).
+                    # Cold rows include the upserts that empty the cache.
+                    client_cpu0, server_cpu0 = time.process_time(), cpu_seconds(PIDS[base])
                     if name == "sync":
                         times = time_sync(paced, b, requests, seeds, cold)
                     elif name == "async":
                         times = asyncio.run(time_async(base, paced, b, requests, seeds, cold))
                     else:
                         times = asyncio.run(time_raw(base, paced, b, requests, seeds, cold))
+                    client_cpu = (time.process_time() - client_cpu0) / len(times)
+                    server_cpu = (cpu_seconds(PIDS[base]) - server_cpu0) / len(times)
                     hits, misses = cache_counts(paced)
                     served = max(1.0, hits - hits0 + misses - misses0)
                     p50 = pct(times, 50)
@@ -287,6 +295,8 @@ def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict)
                         "p99_ms": pct(times, 99),
                         "p99_over_p50": round(pct(times, 99) / p50, 2),
                         "cache_hit_ratio": round((hits - hits0) / served, 3),
+                        "client_cpu_ms": round(client_cpu * 1000, 3),
+                        "server_cpu_ms": round(server_cpu * 1000, 3),
                     }
                     base_row = baselines.get(b)
                     if base_row:
@@ -339,12 +349,15 @@ def ingest_rows(backend: str, url_factory, args) -> None:
                     ]
                 )
             times = []
+            client_cpu0, server_cpu0 = time.process_time(), cpu_seconds(PIDS[base])
             start = time.perf_counter()
             for step, outcomes in enumerate(steps):
                 t0 = time.perf_counter()
                 paced.post_outcomes(RUN, outcomes, idempotency_key=f"c{chunk}-{step}")
                 times.append(time.perf_counter() - t0)
             total = time.perf_counter() - start
+            client_cpu = time.process_time() - client_cpu0
+            server_cpu = cpu_seconds(PIDS[base]) - server_cpu0
             emit(
                 {
                     "config": "ingest",
@@ -355,6 +368,10 @@ def ingest_rows(backend: str, url_factory, args) -> None:
                     "outcomes_per_s": round(chunk * posts / total),
                     "p50_post_ms": pct(times, 50),
                     "p99_post_ms": pct(times, 99),
+                    # Outcomes per CPU second of each side: steadier than wall time here.
+                    "client_cpu_ms_per_post": round(client_cpu / posts * 1000, 2),
+                    "server_cpu_ms_per_post": round(server_cpu / posts * 1000, 2),
+                    "outcomes_per_server_cpu_s": round(chunk * posts / server_cpu),
                 }
             )
 
