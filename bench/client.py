@@ -46,13 +46,17 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import orjson
+from pydantic import BaseModel, ConfigDict
 
 from bench._loadgen import Connection  # noqa: E402
 from bench._seed import seed_run  # noqa: E402
 from bench._server import PIDS, cpu_seconds, pg_database, serve  # noqa: E402
 from service import migrate  # noqa: E402
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex  # noqa: E402
-from trainer_client import AsyncPacedClient, PacedClient  # noqa: E402
+from trainer_client import AsyncPacedClient, PacedClient, models  # noqa: E402
+from trainer_client._batch_format import BATCH_COLUMNS, parse_batch  # noqa: E402
+from trainer_client._endpoints import _checked_outcomes  # noqa: E402
 
 MACHINE = f"{platform.machine()} cores={os.cpu_count()}"
 RUN = "run"
@@ -317,6 +321,80 @@ def batches_bench(args) -> None:
                 batch_rows(base, n, args.batch_sizes, args, baselines)
 
 
+# ---- the client's own parsing and validation, old way vs new, same process --------------------
+
+
+class _OldItem(BaseModel):
+    """BatchItem as the client had it before issue 17: a pydantic model per item."""
+
+    model_config = ConfigDict(extra="allow")
+    problem_id: str
+    prompt: str
+    answer: str | None = None
+    pass_rate: float | None = None
+    weight: float
+    loss_weight: float
+    source: str | None = None
+
+
+class _OldBatch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    items: list[_OldItem]
+    available: int
+    sources: dict[str, int] | None = None
+
+
+def parse_rows(batch_sizes: list[int], repeats: int) -> None:
+    """Client CPU to turn a batch response into typed items, and to check an outcome list:
+    immune to the neighbours' load that blurs the latencies (one process, same minute)."""
+    for b in batch_sizes:
+        columns = {
+            "problem_id": [f"p{i}" for i in range(b)],
+            "prompt": [f"What is {i} + {i}?" for i in range(b)],
+            "answer": [str(2 * i) for i in range(b)],
+            "pass_rate": [0.375] * b,
+            "weight": [0.234375] * b,
+            "loss_weight": [1.0] * b,
+        }
+        items = [dict(zip(columns, v, strict=True)) for v in zip(*columns.values(), strict=True)]
+        rows = orjson.dumps({"items": items, "available": b})
+        cols = orjson.dumps({"columns": columns, "available": b})
+        emit(
+            {
+                "config": "parse",
+                "batch_size": b,
+                "row_bytes": len(rows),
+                "column_bytes": len(cols),
+                "old_json_loads_pydantic_ms": median_ms(
+                    lambda rows=rows: _OldBatch.model_validate(json.loads(rows)), repeats
+                ),
+                "new_rows_ms": median_ms(
+                    lambda rows=rows: parse_batch(rows, "application/json"), repeats
+                ),
+                "new_columns_ms": median_ms(
+                    lambda cols=cols: parse_batch(cols, BATCH_COLUMNS), repeats
+                ),
+            }
+        )
+    outcomes = [{"problem_id": f"p{i}", "attempts": 8, "successes": i % 9} for i in range(10_000)]
+
+    def old_outcomes():
+        checked = [models.Outcome.model_validate(o) for o in outcomes]
+        return json.dumps({"outcomes": [o.model_dump(mode="json") for o in checked]})
+
+    emit(
+        {
+            "config": "parse",
+            "outcomes": len(outcomes),
+            "old_model_per_outcome_json_dumps_ms": median_ms(old_outcomes, max(3, repeats // 4)),
+            "new_one_pass_orjson_ms": median_ms(
+                lambda: orjson.dumps({"outcomes": _checked_outcomes(outcomes)}),
+                max(3, repeats // 4),
+            ),
+        }
+    )
+
+
 # ---- ingest through the client ----------------------------------------------------------------
 
 
@@ -391,7 +469,7 @@ def main() -> None:
     parser.add_argument("--problems", default=None, help="comma-separated N")
     parser.add_argument("--batch-sizes", default=None)
     parser.add_argument("--backends", default="sqlite,postgres", help="for ingest")
-    parser.add_argument("--skip", default="", help="batches and/or ingest")
+    parser.add_argument("--skip", default="", help="parse, batches and/or ingest")
     parser.add_argument("--label", default="", help="stored in every row (before/after)")
     args = parser.parse_args()
     quick = args.quick
@@ -418,6 +496,8 @@ def main() -> None:
         }
     )
     skip = set(args.skip.split(","))
+    if "parse" not in skip:
+        parse_rows(args.batch_sizes, 20 if quick else 50)
     if "batches" not in skip:
         batches_bench(args)
     if "ingest" not in skip:
