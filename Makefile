@@ -97,6 +97,7 @@ experiment-quick: $(STAMP)
 	$(BIN)/python experiments/compare.py --quick
 
 bench: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/python bench/client.py
 	$(BIN)/python bench/sampling.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/http.py

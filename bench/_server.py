@@ -32,6 +32,16 @@ def pg_database():
         admin.dispose()
 
 
+# base URL -> pid of the `paced serve` process behind it (benches read its CPU time).
+PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | None = None):
     """Run `paced serve` (it migrates first) with `workers` processes; yields the base URL.
@@ -44,4 +54,5 @@ def serve(database_url: str, workdir: Path, workers: int = 1, extra_env: dict | 
         args=("--workers", str(workers)),
     )
     with server.start(timeout_s=60):
+        PIDS[server.url] = server.proc.pid
         yield server.url

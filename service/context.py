@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from service.db import UnitOfWork
 from service.domain.history import HistoryRecorder
 from service.domain.index_registry import IndexRegistry
 from service.domain.prompt_cache import PromptCache
 from service.domain.runs import RunRef
+from service.domain.sampler import Sampler
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -34,6 +36,7 @@ class AppContext:
     token_cache: dict[str, int] = field(default_factory=dict)
     run_refs: dict[str, RunRef] = field(default_factory=dict)
     history: HistoryRecorder = field(init=False)
+    sampler: Sampler = field(init=False)
 
     def __post_init__(self) -> None:
         self.history = HistoryRecorder(
@@ -41,6 +44,14 @@ class AppContext:
             self.transaction,
             max_points=self.settings.history_max_points,
             min_interval_s=self.settings.history_min_interval_s,
+        )
+        self.sampler = Sampler(
+            self.registry,
+            self.prompts,
+            self.transaction,
+            self.run_refs,
+            run_in_threadpool,
+            prefill=self.settings.prompt_prefill,
         )
 
     def outcomes_committed(

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     sync_interval_s: float = Field(default=0.5, ge=0)
     # Memory per process for the text of drawn problems (0 turns the cache off).
     prompt_cache_mb: float = Field(default=256, ge=0)
+    # Warm that cache in the background when a dataset is first used (cold draws stay fast).
+    prompt_prefill: bool = True
     history_max_points: int = Field(default=512, ge=8)
     # A run's step snapshot is refreshed at most this often while its step stays the same.
     history_min_interval_s: float = Field(default=5.0, ge=0)

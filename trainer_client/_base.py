@@ -11,9 +11,11 @@ from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
 import httpx
+import orjson
 
 from ._endpoints import MAX_ITEMS_PER_REQUEST, Call
 from ._retry import DEFAULT_MAX_RETRIES, Backoff, Outcome, retry_flow
+from .limits import Limits
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 # Connecting to a healthy service is quick; reads cover large batches and 10k-item ingests.
@@ -48,6 +50,7 @@ class BaseClient(Generic[H]):
         self._backoff = backoff or Backoff()
         self._chunk_size = chunk_size
         self._rng = random.Random()
+        self._limits: Limits | None = None  # read on first use of limits()
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -68,12 +71,18 @@ class BaseClient(Generic[H]):
 
     def _prepare(self, call: Call[Any]) -> tuple[httpx.Request, Generator[float, Outcome, Any]]:
         """The request to send (the very same object on every retry) and its retry flow."""
+        headers = {**self._request_headers, **call.headers}
+        content = None
+        if call.json is not None:
+            # orjson: a 10,000-outcome body in a few ms instead of tens (json.dumps).
+            content = orjson.dumps(call.json, option=orjson.OPT_NON_STR_KEYS)
+            headers["Content-Type"] = "application/json"
         request = self._http.build_request(
             call.method,
             self._url_prefix + call.path,
             params=call.params,
-            json=call.json,
-            headers={**self._request_headers, **call.headers},
+            content=content,
+            headers=headers,
         )
         flow = retry_flow(request, call.retry, self._max_retries, self._backoff, self._rng)
         return request, flow

@@ -8,20 +8,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, NotRequired, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from . import models
+from ._batch_format import BATCH_COLUMNS, parse_batch
 from ._retry import RetryMode
 from .errors import PacedError
+from .limits import DEFAULT_LIMITS, Limits
 
 T = TypeVar("T")
 
-# The service's default PACED_MAX_ITEMS_PER_REQUEST: the client splits longer lists.
-MAX_ITEMS_PER_REQUEST = 10_000
+# The service's default per-request limit (trainer_client/limits.py): the client splits
+# longer lists.
+MAX_ITEMS_PER_REQUEST = DEFAULT_LIMITS.max_items_per_request
 FILL_POLICIES = ("none", "unseen", "unseen_then_uniform")
 
 
@@ -36,19 +40,33 @@ class Call(Generic[T]):
     params: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     retry: RetryMode = RetryMode.SAFE
+    # Set for hot paths that read the response's bytes themselves (no dict of the JSON
+    # first); `parse` is then unused.
+    parse_bytes: Callable[[httpx.Response], T] | None = None
 
 
 def parse_response(call: Call[T], response: httpx.Response) -> T:
+    if call.parse_bytes is not None:
+        try:
+            return call.parse_bytes(response)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise _not_json(response) from exc
+            raise
     try:
         body = response.json()
     except ValueError as exc:
-        raise PacedError(
-            response.status_code,
-            f"response is not JSON: {response.text[:200]!r}",
-            response.request.method,
-            str(response.request.url),
-        ) from exc
+        raise _not_json(response) from exc
     return call.parse(body)
+
+
+def _not_json(response: httpx.Response) -> PacedError:
+    return PacedError(
+        response.status_code,
+        f"response is not JSON: {response.text[:200]!r}",
+        response.request.method,
+        str(response.request.url),
+    )
 
 
 # ---- the API, one builder per endpoint ---------------------------------------------------------
@@ -74,6 +92,11 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 def api_health() -> Call[models.Health]:
     return Call("GET", "/healthz", models.Health.model_validate)
+
+
+def api_limits() -> Call[Limits]:
+    # The service states its configured limits in its OpenAPI document.
+    return Call("GET", "/openapi.json", Limits.from_openapi)
 
 
 def api_list_datasets() -> Call[list[models.Dataset]]:
@@ -158,7 +181,7 @@ def api_post_outcomes(
     Everything is validated before the first chunk is sent: a bad item must not leave earlier
     chunks applied.
     """
-    checked = [models.Outcome.model_validate(o) for o in outcomes]
+    checked = _checked_outcomes(outcomes)
     chunks = _chunks(checked, chunk_size)
     path = f"/v1/runs/{_seg(run)}/outcomes"
     calls = []
@@ -174,12 +197,43 @@ def api_post_outcomes(
                 "POST",
                 path,
                 models.OutcomesAccepted.model_validate,
-                json={"outcomes": [o.model_dump(mode="json") for o in chunk]},
+                json={"outcomes": chunk},
                 headers={"Idempotency-Key": key},
                 retry=RetryMode.KEYED,
             )
         )
     return calls
+
+
+@with_config(ConfigDict(extra="allow"))  # fields a newer service knows are sent as given
+class _OutcomeFields(TypedDict):
+    problem_id: str
+    attempts: Annotated[int, Field(ge=1)]
+    successes: Annotated[int, Field(ge=0)]
+    step: NotRequired[Annotated[int, Field(ge=0)] | None]
+
+
+_OUTCOME_LIST: TypeAdapter[list[_OutcomeFields]] = TypeAdapter(list[_OutcomeFields])
+
+
+def _checked_outcomes(
+    outcomes: Iterable[models.Outcome | Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """models.Outcome's rules over the whole list in one pydantic-core pass (a model per
+    outcome cost more than the service's ingest of it), as the dicts to send. A bad item
+    raises the very error models.Outcome raises for it."""
+    items = [o.model_dump(mode="json") if isinstance(o, BaseModel) else o for o in outcomes]
+    try:
+        checked = cast(list[dict[str, Any]], _OUTCOME_LIST.validate_python(items))
+    except ValidationError:
+        for item in items:
+            models.Outcome.model_validate(item)
+        raise
+    for item in checked:
+        item.setdefault("step", None)
+        if item["successes"] > item["attempts"]:
+            models.Outcome.model_validate(item)  # raises: successes > attempts
+    return checked
 
 
 def sum_accepted(results: Iterable[models.OutcomesAccepted]) -> models.OutcomesAccepted:
@@ -239,8 +293,24 @@ def api_batch(
         }
     )
     # A plain draw changes no run state (a lost answer is just drawn again); a pinned one
-    # answers a repeat with the stored batch.
-    return Call("POST", f"/v1/runs/{_seg(run)}/batches", models.Batch.model_validate, body)
+    # answers a repeat with the stored batch. The columnar format is asked for, the row
+    # format accepted (older services, proxies that rewrite): _batch_format reads both.
+    return Call(
+        "POST",
+        f"/v1/runs/{_seg(run)}/batches",
+        models.Batch.model_validate,
+        body,
+        headers={"Accept": BATCH_COLUMNS_ACCEPT},
+        parse_bytes=_parse_batch,
+    )
+
+
+BATCH_COLUMNS_ACCEPT = f"{BATCH_COLUMNS}, application/json;q=0.9"
+
+
+def _parse_batch(response: httpx.Response) -> models.Batch:
+    items, rest = parse_batch(response.content, response.headers.get("content-type", ""))
+    return models.Batch.model_construct(items=items, **rest)
 
 
 def api_rollout_queue(

@@ -19,6 +19,7 @@ from . import _endpoints as core
 from . import models
 from ._base import BaseClient
 from ._retry import Outcome
+from .limits import Limits
 
 T = TypeVar("T")
 
@@ -67,6 +68,12 @@ class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
 
     async def health(self) -> models.Health:
         return await self._request(core.api_health())
+
+    async def limits(self) -> Limits:
+        """The service's request limits (read once from its OpenAPI document, then kept)."""
+        if self._limits is None:
+            self._limits = await self._request(core.api_limits())
+        return self._limits
 
     # ---- datasets ----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from . import _endpoints as core
 from . import models
 from ._base import BaseClient
 from ._retry import Outcome
+from .limits import Limits
 
 T = TypeVar("T")
 
@@ -68,6 +69,12 @@ class PacedClient(BaseClient[httpx.Client]):
 
     def health(self) -> models.Health:
         return self._request(core.api_health())
+
+    def limits(self) -> Limits:
+        """The service's request limits (read once from its OpenAPI document, then kept)."""
+        if self._limits is None:
+            self._limits = self._request(core.api_limits())
+        return self._limits
 
     # ---- datasets ----------------------------------------------------------------------------
 

@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from trainer_client.limits import DEFAULT_LIMITS
+
 DEFAULT_URL = "http://127.0.0.1:8000"
-IMPORT_BATCH = 10_000  # the service's per-request limit
+IMPORT_BATCH = DEFAULT_LIMITS.max_items_per_request
 EXPORT_PAGE = 10_000
 EXPORT_FIELDS = ("problem_id", "attempts", "successes", "pass_rate", "weight")
 BAR_WIDTH = 40

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ._batch_format import BatchItem
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -144,19 +146,9 @@ class Lease(_Model):
     ttl_s: float = Field(600.0, gt=0)
 
 
-class BatchItem(_Model):
-    problem_id: str
-    prompt: str
-    answer: str | None = None
-    pass_rate: float | None = None
-    weight: float
-    # Multiply this problem's distillation loss by loss_weight (1 in proportional mode).
-    loss_weight: float
-    # Only with a fill: "drawn" (by weight), "fill_unseen" or "fill_uniform".
-    source: str | None = None
-
-
 class Batch(_Model):
+    # BatchItem (_batch_format.py) is a slotted class, not a model: a batch is built without
+    # per-item pydantic cost. Its loss_weight multiplies the problem's distillation loss.
     items: list[BatchItem]
     available: int
     # Only with a fill: how many items came from each source.

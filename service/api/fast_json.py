@@ -12,6 +12,11 @@ from typing import Any
 import orjson
 from fastapi import Response
 
+JSON = "application/json"
+# The batch route's columnar format (schemas.BatchColumns), sent only to a client whose Accept
+# header names it; every other client gets the row format it always got.
+BATCH_COLUMNS = "application/vnd.paced.batch-columns+json"
 
-def json_response(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+def json_response(content: Any, status_code: int = 200, media_type: str = JSON) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type=media_type)

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, status
 from fastapi.exceptions import RequestValidationError
-from starlette.concurrency import run_in_threadpool
 
 from service.api import schemas
 from service.api.deps import get_ctx
-from service.api.fast_json import json_response
+from service.api.fast_json import BATCH_COLUMNS, JSON, json_response
 from service.api.limits import check_batch_size, check_items
 from service.api.responses import AUTH, BODY, DATABASE, errors
 from service.api.security import require_admin, require_run_access
@@ -116,55 +115,30 @@ def get_weights(
     "/{run}/batches",
     response_model=schemas.Batch,
     dependencies=RUN,
-    responses=errors(*BODY, 404, 409),  # 409: nothing to draw, or a draw_key reused
+    responses={
+        **errors(*BODY, 404, 409),  # 409: nothing to draw, or a draw_key reused
+        200: {"content": {BATCH_COLUMNS: {"schema": schemas.BatchColumns.model_json_schema()}}},
+    },
 )
-async def draw_batch(run: str, body: schemas.BatchRequest, ctx: AppContext = Depends(get_ctx)):
-    # async on purpose: a warm service draws from memory right on the event loop (no
-    # threadpool hop, no thread contention: ~2x the throughput under 32 clients); only the
-    # database work (first use, a due sync, texts not cached) goes to the threadpool.
+async def draw_batch(
+    run: str,
+    body: schemas.BatchRequest,
+    ctx: AppContext = Depends(get_ctx),
+    accept: Annotated[str | None, Header()] = None,
+):
+    # async on purpose: a warm service draws from memory right on the event loop; the
+    # sampler sends only database work to the threadpool (domain/sampler.py).
     check_batch_size(ctx.settings, body.size)
-    if body.draw_key is not None or body.lease is not None or body.skip_leased:
-        result = await run_in_threadpool(_draw_claimed_batch, ctx, run, body)
-        return _served(ctx, body, result)
-    args = (body.size, body.seed, body.mode, body.fill)
-    ref = ctx.run_refs.get(run)
-    pending = None
-    if ref is not None:
-        pending = curriculum.draw_from_memory(ctx.registry, ctx.prompts, ref, *args)
-    if pending is None:
-        result = await run_in_threadpool(_draw_batch_with_db, ctx, run, args)
-    else:
-        if pending.needs_database:
-            await run_in_threadpool(_fill_texts, ctx, pending)
-        result = curriculum.finish_batch(pending)
-    return _served(ctx, body, result)
-
-
-def _served(ctx: AppContext, body: schemas.BatchRequest, result: dict):
-    ctx.metrics.batches_served.labels(body.mode).inc()
-    ctx.metrics.batch_items_served.inc(len(result["items"]))
-    # The domain built exactly the schema's shape: skip pydantic's re-validation and
-    # serialise straight to bytes (4x cheaper for 512 items).
-    return json_response(result)
-
-
-def _draw_claimed_batch(ctx: AppContext, run: str, body: schemas.BatchRequest) -> dict:
     spec = claims.BatchSpec(body.size, body.seed, body.mode, body.fill, body.skip_leased)
     lease = claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s) if body.lease else None
-    with ctx.transaction() as uow:
-        ref = runs.require_ref(uow, run, ctx.run_refs)
-        return claims.batch(uow, ctx.registry, ctx.prompts, ref, spec, body.draw_key, lease)
-
-
-def _draw_batch_with_db(ctx: AppContext, run: str, args: tuple) -> dict:
-    with ctx.transaction() as uow:
-        ref = runs.require_ref(uow, run, ctx.run_refs)
-        return curriculum.batch(uow, ctx.registry, ctx.prompts, ref, *args)
-
-
-def _fill_texts(ctx: AppContext, pending: curriculum.PendingBatch) -> None:
-    with ctx.transaction() as uow:
-        curriculum.fill_texts(uow, ctx.prompts, pending)
+    columns = accept is not None and BATCH_COLUMNS in accept
+    result = await ctx.sampler.batch(run, spec, body.draw_key, lease, columns=columns)
+    ctx.metrics.batches_served.labels(body.mode).inc()
+    served = result["columns"]["problem_id"] if columns else result["items"]
+    ctx.metrics.batch_items_served.inc(len(served))
+    # The domain built exactly the schema's shape: skip pydantic's re-validation and
+    # serialise straight to bytes (4x cheaper for 512 items).
+    return json_response(result, media_type=BATCH_COLUMNS if columns else JSON)
 
 
 @router.get(

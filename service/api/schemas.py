@@ -270,6 +270,27 @@ class Batch(BaseModel):
     )
 
 
+class BatchColumnValues(BaseModel):
+    problem_id: list[str]
+    prompt: list[str]
+    answer: list[str | None]
+    pass_rate: list[float | None]
+    weight: list[float]
+    loss_weight: list[float]
+    source: list[Literal["drawn", "fill_unseen", "fill_uniform"]] | None = Field(
+        default=None, description="Only when the request asked for a fill."
+    )
+
+
+class BatchColumns(BaseModel):
+    """The batch in columns (item i is the i-th entry of every list), sent instead of Batch
+    only when the request's Accept names application/vnd.paced.batch-columns+json."""
+
+    columns: BatchColumnValues
+    available: int
+    sources: BatchSources | None = None
+
+
 class QueueItem(BaseModel):
     problem_id: str
     prompt: str

@@ -1,10 +1,10 @@
-"""Read side of a run: weights, per-problem stats, batches, difficulty, rollout queue."""
+"""Read side of a run: weights, per-problem stats, difficulty, rollout queue, and the
+building blocks of a batch (the batch use case itself: domain/sampler.py)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +13,7 @@ from service.curriculum.estimators import ZONE_NAMES, zones
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry, RunIndex
-from service.domain.prompt_cache import Lookup, PromptCache, Text
-from service.domain.runs import RunRef
+from service.domain.prompt_cache import Text
 from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
@@ -106,82 +105,6 @@ def rng_for(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(None if seed is None else seed % 2**64)
 
 
-def batch(
-    uow: UnitOfWork,
-    registry: IndexRegistry,
-    prompts: PromptCache,
-    run: RunRef,
-    size: int,
-    seed: int | None,
-    mode: Literal["proportional", "uniform"],
-    fill: draws.FillPolicy = "none",
-) -> dict[str, Any]:
-    """Draw a batch, syncing the index and reading problem texts from the database as needed."""
-    pending = _pending(registry.get(uow.session, run), prompts, run, size, seed, mode, fill)
-    fill_texts(uow, prompts, pending)
-    return finish_batch(pending)
-
-
-@dataclass
-class PendingBatch:
-    """A drawn batch whose missing problem texts may still have to be read."""
-
-    dataset_id: int
-    result: draws.Draw
-    ids: list[int]
-    cached: Lookup
-
-    @property
-    def needs_database(self) -> bool:
-        """Texts to read, or the dataset's version to check, before the batch is complete."""
-        return not self.cached.complete
-
-
-def draw_from_memory(
-    registry: IndexRegistry,
-    prompts: PromptCache,
-    run: RunRef,
-    size: int,
-    seed: int | None,
-    mode: Literal["proportional", "uniform"],
-    fill: draws.FillPolicy = "none",
-) -> PendingBatch | None:
-    """Draw exactly what batch() would, from memory alone (no database access, so cheap
-    enough for the event loop); None when the index is not built or due for a sync.
-    Texts the cache cannot serve are read by fill_texts() (``needs_database``)."""
-    entry = registry.fresh(run.id)
-    return None if entry is None else _pending(entry, prompts, run, size, seed, mode, fill)
-
-
-def fill_texts(uow: UnitOfWork, prompts: PromptCache, pending: PendingBatch) -> None:
-    cached = pending.cached
-    if cached.complete:
-        return
-    # A due version check reads every id through texts() (which checks); else the missing.
-    wanted = pending.ids if cached.check_due else cached.missing
-    cached.found.update(prompts.texts(uow.session, pending.dataset_id, wanted))
-    pending.cached = Lookup(cached.found, [])
-
-
-def finish_batch(pending: PendingBatch) -> dict[str, Any]:
-    texts = pending.cached.found
-    return batch_items(pending.result, [texts[pid] for pid in pending.ids])
-
-
-def _pending(
-    entry: RunIndex,
-    prompts: PromptCache,
-    run: RunRef,
-    size: int,
-    seed: int | None,
-    mode: draws.Mode,
-    fill: draws.FillPolicy = "none",
-) -> PendingBatch:
-    result = draw_or_conflict(entry, size, seed, mode, fill)
-    ids = result.problem_ids.tolist()
-    return PendingBatch(run.dataset_id, result, ids, prompts.lookup(run.dataset_id, ids))
-
-
 def draw_or_conflict(
     entry: RunIndex,
     size: int,
@@ -211,6 +134,41 @@ def batch_items(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:
             item["source"] = name
         body["sources"] = {name: names.count(name) for name in draws.SOURCES}
     return body
+
+
+def batch_columns(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:
+    """The same batch as batch_items, one list per field (the columnar format a client asks
+    for by Accept): no per-item dict on either side, and each key sent once."""
+    ids, prompts, answers = (
+        (list(column) for column in zip(*texts, strict=True)) if texts else ([], [], [])
+    )
+    columns: dict[str, list[Any]] = {
+        "problem_id": ids,
+        "prompt": prompts,
+        "answer": answers,
+        "pass_rate": [None if p != p else p for p in result.pass_rates.tolist()],  # NaN -> None
+        "weight": result.weights.tolist(),
+        "loss_weight": result.loss_weights.tolist(),
+    }
+    body: dict[str, Any] = {"columns": columns, "available": int(result.available)}
+    if result.sources is not None:
+        names = [draws.SOURCES[code] for code in result.sources.tolist()]
+        columns["source"] = names
+        body["sources"] = {name: names.count(name) for name in draws.SOURCES}
+    return body
+
+
+def columns_of(body: dict[str, Any]) -> dict[str, Any]:
+    """A batch_items body in the columnar format (for draws served from a stored pin)."""
+    items = body["items"]
+    fields = ["problem_id", "prompt", "answer", "pass_rate", "weight", "loss_weight"]
+    if "sources" in body:
+        fields.append("source")
+    columns = {name: [item[name] for item in items] for name in fields}
+    out = {"columns": columns, "available": body["available"]}
+    if "sources" in body:
+        out["sources"] = body["sources"]
+    return out
 
 
 def _batch_items(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:

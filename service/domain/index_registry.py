@@ -47,11 +47,11 @@ class IndexRegistry:
         self._guard = threading.Lock()
 
     def get(self, session: Session, run: Run | RunRef) -> RunIndex:
-        """The run's index, built if needed and synced if older than the interval."""
+        """The run's index, built if needed and synced first when the policy says so."""
         entry = self._indexes.get(run.id)
         if entry is None:
-            entry = self._build_once(session, run)
-        elif self._sync_due(entry):
+            return self._build_once(session, run)
+        if self._needs_sync(entry):
             if self._sync_interval_s <= 0:
                 with entry.sync_lock:  # "always current": wait for any sync in flight
                     self._sync(session, entry)
@@ -60,27 +60,25 @@ class IndexRegistry:
                     self._sync(session, entry)
                 finally:
                     entry.sync_lock.release()
-            # else another request is syncing this index right now: serve what we have
-            # rather than pile up 30 identical syncs (staleness stays ~ the interval).
+            # else another request started syncing since _needs_sync looked: serve what
+            # we have, as the policy does for a sync in flight.
         return entry
 
     def fresh(self, run_id: int) -> RunIndex | None:
-        """The run's index if it is built and synced within the interval, else None.
+        """The run's index when it is built and the policy needs no sync, else None.
 
         No database access: what the event loop may call without blocking on I/O."""
         entry = self._indexes.get(run_id)
-        if entry is None:
-            return None
-        if not self._sync_due(entry):
-            return entry
-        if self._sync_interval_s > 0 and entry.sync_lock.locked():
-            return entry  # a sync is under way in another thread: get() serves it as is too
-        return None
+        return None if entry is None or self._needs_sync(entry) else entry
 
-    def _sync_due(self, entry: RunIndex) -> bool:
-        """The freshness policy, for get() and fresh() alike: an index is served as it is
-        until sync_interval_s has passed since its last sync (0: synced before every use)."""
-        return time.monotonic() - entry.synced_at >= self._sync_interval_s
+    def _needs_sync(self, entry: RunIndex) -> bool:
+        """THE freshness policy, for get() and fresh() alike: an index is served as it is
+        until sync_interval_s has passed since its last sync (0: synced before every use);
+        past that, it is still served as it is while another thread syncs it (staleness stays
+        ~ the interval instead of 30 requests piling up identical syncs)."""
+        if time.monotonic() - entry.synced_at < self._sync_interval_s:
+            return False
+        return self._sync_interval_s <= 0 or not entry.sync_lock.locked()
 
     def refresh(
         self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None

@@ -10,6 +10,12 @@ after its own commit, and every process re-reads the version at most ``check_int
 apart (the same bound as index syncs), dropping the entries when it moved. A fetch that raced
 an invalidation is not stored (generation check), so a stale text is never cached for good.
 
+Cold draws: a draw of problems never served before reads their texts from the database, 512
+random rows touching ~512 pages (milliseconds of page faults on a large table). So when a
+process first uses a dataset, prefill() reads its texts in id order in the background (a
+sequential scan, ~20x cheaper per row), up to PREFILL_SHARE of the budget, and later draws
+find them in memory.
+
 Memory: entries are charged their approximate size and the oldest are evicted first once
 ``max_bytes`` is reached (insertion order; cheap, and good enough for a frontier that moves).
 """
@@ -29,6 +35,9 @@ Text = tuple[str, str, str | None]  # (external_id, prompt, answer)
 
 # Per entry beyond the strings' payload: dict slot, tuple, int key, str headers.
 _ENTRY_OVERHEAD = 250
+# prefill() stops here, leaving room for what draws bring in (it never evicts).
+PREFILL_SHARE = 0.8
+PREFILL_CHUNK = 2000
 
 
 def _cost(text: Text) -> int:
@@ -101,6 +110,26 @@ class PromptCache:
         self.hits += len(found)
         return Lookup(found, missing)
 
+    def prefill(self, session: Session, dataset_id: int, pause_s: float = 0.001) -> int:
+        """Read the dataset's texts in id order into the cache until PREFILL_SHARE of the
+        budget is used; returns how many were stored. For a background thread: it pauses
+        between chunks so request handling keeps the GIL most of the time, and stops when
+        the dataset is invalidated meanwhile."""
+        if self.max_bytes <= 0:
+            return 0
+        entry = self._fresh_entry(session, dataset_id)
+        generation, after, stored = entry.generation, 0, 0
+        while self.nbytes < PREFILL_SHARE * self.max_bytes and entry.generation == generation:
+            fetched = dataset_store.problem_texts_after(session, dataset_id, after, PREFILL_CHUNK)
+            session.rollback()  # end the read transaction: no snapshot held between chunks
+            if not fetched:
+                break
+            after = max(fetched)
+            stored += len(fetched)
+            self._store(entry, generation, fetched, evict=False)
+            time.sleep(pause_s)
+        return stored
+
     def invalidate(self, dataset_id: int) -> None:
         """Drop a dataset's entries (its problems were overwritten by this process)."""
         with self._lock:
@@ -108,6 +137,10 @@ class PromptCache:
             if entry is not None:
                 self._clear(entry)
                 entry.checked_at = float("-inf")  # re-read the version on next use
+
+    def __len__(self) -> int:
+        """Texts held, all datasets together."""
+        return sum(len(e.texts) for e in self._datasets.values())
 
     @property
     def nbytes(self) -> int:
@@ -129,7 +162,9 @@ class PromptCache:
             entry.checked_at = now
         return entry
 
-    def _store(self, entry: _DatasetTexts, generation: int, fetched: dict[int, Text]) -> None:
+    def _store(
+        self, entry: _DatasetTexts, generation: int, fetched: dict[int, Text], evict: bool = True
+    ) -> None:
         with self._lock:
             if entry.generation != generation:
                 return  # invalidated while we read: these rows may predate the overwrite
@@ -137,7 +172,8 @@ class PromptCache:
                 if pid not in entry.texts:
                     entry.texts[pid] = text
                     entry.nbytes += _cost(text)
-            self._evict(entry)
+            if evict:
+                self._evict(entry)
 
     def _evict(self, entry: _DatasetTexts) -> None:
         excess = self.nbytes - self.max_bytes

@@ -142,6 +142,20 @@ def problem_ids_after(session: Session, dataset_id: int, after_id: int) -> np.nd
     return ids
 
 
+def problem_texts_after(
+    session: Session, dataset_id: int, after_id: int, limit: int
+) -> dict[int, tuple[str, str, str | None]]:
+    """The next `limit` problems' id -> (external_id, prompt, answer) in id order (a
+    sequential read: what warms the prompt cache in bulk)."""
+    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        "SELECT id, external_id, prompt, answer FROM problems "
+        f"WHERE dataset_id = {mark} AND id > {mark} ORDER BY id LIMIT {mark}"
+    )
+    cursor = session.connection().exec_driver_sql(sql, (dataset_id, after_id, limit)).cursor
+    return {pid: (ext, prompt, answer) for pid, ext, prompt, answer in cursor.fetchall()}
+
+
 def problems_by_ids(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
     """id -> (external_id, prompt, answer). On the batch hot path: plain driver SQL, since
     ORM row loading costs more than the indexed lookup itself."""

@@ -117,6 +117,26 @@ CONTRACT: list[tuple[str, tuple, dict, str, str, dict, Any, Any, Any]] = [
         lambda r: r.status == "ok",
     ),
     (
+        "limits",
+        (),
+        {},
+        "GET",
+        "/openapi.json",
+        {},
+        None,
+        answer(
+            {
+                "components": {
+                    "schemas": {
+                        "OutcomesPost": {"properties": {"outcomes": {"maxItems": 500}}},
+                        "BatchRequest": {"properties": {"size": {"maximum": 64}}},
+                    }
+                }
+            }
+        ),
+        lambda r: r.max_items_per_request == 500 and r.max_batch_size == 64,
+    ),
+    (
         "list_datasets",
         (),
         {},

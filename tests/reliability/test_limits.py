@@ -57,3 +57,13 @@ def test_body_items_and_batch_limits_are_enforced_and_explained(backend_url, sta
 
         # The server is still healthy after refusing all of that.
         assert http.get("/healthz").status_code == 200
+
+
+def test_the_client_reads_the_limits_the_server_advertises(backend_url, start_server):
+    from trainer_client.client import PacedClient
+    from trainer_client.limits import DEFAULT_LIMITS, Limits
+
+    server = start_server(backend_url, env=LIMITS)
+    with PacedClient(server.url) as paced:
+        assert paced.limits() == Limits(max_items_per_request=5, max_batch_size=3)
+        assert paced.limits() != DEFAULT_LIMITS

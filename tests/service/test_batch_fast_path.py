@@ -159,3 +159,23 @@ def test_own_writes_applied_from_returned_rows_equal_a_rebuild(database_url):
         np.testing.assert_allclose(
             np.array(got[key], dtype=float), np.array(expected[key], dtype=float), rtol=1e-12
         )
+
+
+def test_first_use_prefills_the_prompt_cache_so_new_draws_read_nothing(database_url):
+    with (
+        make_client(database_url, sync_interval_s=60) as warm,
+        make_client(database_url, sync_interval_s=60, prompt_prefill=False) as plain,
+    ):
+        seed(warm)
+        prompts = warm.app.state.ctx.prompts
+        draw(warm, 0, size=1)  # first use: builds the index, starts the prefill
+        deadline = time.monotonic() + 10
+        while len(prompts) < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        misses = prompts.misses
+        batches = [draw(warm, s, size=64, mode="uniform") for s in range(1, 6)]
+        assert prompts.misses == misses  # never-served problems, all found in memory
+        draw(plain, 0, size=1)
+        plain_misses = plain.app.state.ctx.prompts.misses
+        assert [draw(plain, s, size=64, mode="uniform") for s in range(1, 6)] == batches
+        assert plain.app.state.ctx.prompts.misses > plain_misses  # without: read on demand

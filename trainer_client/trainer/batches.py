@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainer_client.errors import Conflict
+from trainer_client.limits import DEFAULT_LIMITS
 from trainer_client.trainer.metrics import ClientTimer
 from trainer_client.trainer.seeds import derive_seed
 
 MAX_REFILL_DRAWS = 16
-MAX_REQUEST_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,15 @@ class BatchDrawer:
         self.run = run
         self.scheme = scheme
         self.pool = list(pool)
+        self._max_request: int | None = None
+
+    def max_request(self) -> int:
+        """The largest batch the service accepts: what it advertises (asked once), else the
+        default limit (a client without limits(), e.g. a test double)."""
+        if self._max_request is None:
+            limits = getattr(self.client, "limits", None)
+            self._max_request = (limits() if limits else DEFAULT_LIMITS).max_batch_size
+        return self._max_request
 
     def _request(self, drawn: DrawnBatch, size: int, seed: int, mode: str) -> Any:
         drawn.draws += 1
@@ -97,7 +106,7 @@ class BatchDrawer:
                 break
             # The next draw asks for everything (up to the request cap): one more call then
             # sees every problem, instead of many small rounds when the frontier is sparse.
-            request = min(MAX_REQUEST_SIZE, batch.available)
+            request = min(self.max_request(), batch.available)
         if not kept:
             raise Conflict(409, "no problem with 0 < p < 1 to keep", "POST", "hard-filter")
         return kept

@@ -1,4 +1,4 @@
-"""Run `paced serve` on SQLite in the background (the demo and the trainer tests use it)."""
+"""Run `paced serve` in the background (the demo and the trainer tests use it)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from service.spawn import ServiceProcess
 
 
 @contextmanager
-def local_service(directory: str | Path, *, timeout_s: float = 60.0) -> Iterator[str]:
-    """Start the service on a free port with its database and log in `directory`; yields the
-    base URL once /healthz answers, and stops the process on exit."""
+def local_service(
+    directory: str | Path, *, timeout_s: float = 60.0, database_url: str | None = None
+) -> Iterator[str]:
+    """Start the service on a free port with its log (and, without `database_url`, its SQLite
+    database) in `directory`; yields the base URL once /healthz answers, and stops the
+    process on exit."""
     directory = Path(directory).resolve()
     server = ServiceProcess(
         workdir=directory,
-        database_url=f"sqlite:///{directory / 'paced.db'}",
+        database_url=database_url or f"sqlite:///{directory / 'paced.db'}",
         args=("--graceful-timeout", "2"),
         # The caller's PACED_* settings apply, as when they run `paced serve` themselves.
         inherit_settings=True,
