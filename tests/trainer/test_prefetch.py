@@ -14,16 +14,18 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from trainer_client.client import PacedClient
 from trainer_client.errors import ValidationFailed
-from trainer_client.trainer.local_service import REPO_ROOT, local_service
+from trainer_client.trainer.local_service import local_service
 from trainer_client.trainer.prefetch import BatchPrefetcher, OutcomePoster
 from trainer_client.trainer.seeds import derive_seed
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASET = "prefetch"
 PROBLEMS = 120
 STEPS = 8
