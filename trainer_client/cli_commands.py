@@ -52,7 +52,8 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--token", default=None, help="bearer token (admin or the run's)")
     train.add_argument("--workdir", required=True, help="checkpoints, metrics, summary")
     train.add_argument("--task-dir", default=None, help="task artefacts (default work/task)")
-    train.add_argument("--run", required=True, help="run name on the service")
+    # --run-name: torchrun's own parser takes a bare --run for an abbreviation of --run-path.
+    train.add_argument("--run", "--run-name", required=True, help="run name on the service")
     train.add_argument("--dataset", default=None, help="dataset name (default: the run name)")
     train.add_argument("--config", default=None, help="TrainConfig as .json or .toml")
     train.add_argument("--scheme", choices=SCHEMES, default=None)

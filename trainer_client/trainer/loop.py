@@ -154,7 +154,7 @@ class Trainer:
             prompts = [self.prompt_ids(item) for item in items]
             batch = build_sequences(prompts, responses, self.tokenizer.pad_token_id, self.device)
             weights = torch.tensor([item.loss_weight for item in items], dtype=torch.float32)
-            response_tokens, tokens = self.token_counts(trained, items, prompts, responses)
+            response_tokens, tokens = self.token_counts(trained, prompts, responses)
             self.student.model.train()
             loss = distill_loss(
                 self.student.model,
@@ -299,19 +299,15 @@ class Trainer:
         return [group[0].token_ids for group in groups]
 
     def token_counts(
-        self,
-        trained: list[TrainItem],
-        items: list[TrainItem],
-        prompts: list[list[int]],
-        responses: list[list[int]],
+        self, trained: list[TrainItem], prompts: list[list[int]], responses: list[list[int]]
     ) -> tuple[int, int]:
         """(response tokens, prompt + response tokens) of the trained items, over all ranks."""
-        if not self.ranks.shard(trained):  # only a zero-weight stand-in here
-            return tuple(int(n) for n in self.ranks.sum(0, 0))  # type: ignore[return-value]
-        response_tokens = sum(len(r) for r in responses)
-        tokens = response_tokens + sum(len(p) for p in prompts)
-        total_responses, total = self.ranks.sum(response_tokens, tokens)
-        return int(total_responses), int(total)
+        local = (0, 0)  # a rank with only a zero-weight stand-in counts nothing
+        if self.ranks.shard(trained):
+            pairs = zip(prompts, responses, strict=True)
+            local = (sum(len(r) for r in responses), sum(len(p) + len(r) for p, r in pairs))
+        response_tokens, tokens = self.ranks.sum(*local)
+        return int(response_tokens), int(tokens)
 
     def normalizer(
         self, drawn: DrawnBatch, trained: list[TrainItem], response_tokens: int
@@ -454,9 +450,7 @@ class Trainer:
         served = {
             item.problem_id: item.pass_rate for item in self.client.iter_weights(self.config.run)
         }
-        gaps = [
-            abs(served[pid] - rate) for pid, rate in fresh.items() if served.get(pid) is not None
-        ]
+        gaps = [abs(p - rate) for pid, rate in fresh.items() if (p := served.get(pid)) is not None]
         return {
             "problems": len(fresh),
             "equal": sum(gap < 1e-9 for gap in gaps),

@@ -52,7 +52,7 @@ class Ranks:
 
     def from_main(self, make: Callable[[], T]) -> T:
         """`make()` runs on rank 0 only; every rank returns its result."""
-        return self.broadcast(make() if self.is_main else None)  # type: ignore[arg-type]
+        return self.broadcast(make() if self.is_main else None)  # type: ignore[return-value]
 
     def gather(self, value: T) -> list[T]:
         """Every rank's value, in rank order, on every rank."""
