@@ -69,6 +69,11 @@ class BaseClient(Generic[H]):
             self._http = http_client
             self._url_prefix, self._request_headers = self.base_url, headers
 
+    @property
+    def http_client(self) -> H:
+        """The httpx client that sends every request: add event hooks to it to observe them."""
+        return self._http
+
     def _prepare(self, call: Call[Any]) -> tuple[httpx.Request, Generator[float, Outcome, Any]]:
         """The request to send (the very same object on every retry) and its retry flow."""
         headers = {**self._request_headers, **call.headers}

@@ -52,7 +52,8 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--token", default=None, help="bearer token (admin or the run's)")
     train.add_argument("--workdir", required=True, help="checkpoints, metrics, summary")
     train.add_argument("--task-dir", default=None, help="task artefacts (default work/task)")
-    train.add_argument("--run", required=True, help="run name on the service")
+    # --run-name: torchrun's own parser takes a bare --run for an abbreviation of --run-path.
+    train.add_argument("--run", "--run-name", required=True, help="run name on the service")
     train.add_argument("--dataset", default=None, help="dataset name (default: the run name)")
     train.add_argument("--config", default=None, help="TrainConfig as .json or .toml")
     train.add_argument("--scheme", choices=SCHEMES, default=None)
@@ -76,6 +77,14 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--device", default=None, help="e.g. cpu or cuda (default: auto)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--quick", action="store_true", help="use the quick task variant")
+    train.add_argument(
+        "--pool-limit", type=int, default=None, help="train on the first N pool problems only"
+    )
+    train.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="under torchrun: shard the student with FSDP2 instead of replicating it (DDP)",
+    )
     rollouts = train.add_argument_group("rollout engine (docs/trainer.md: Rollout engines)")
     rollouts.add_argument("--engine", choices=ENGINES, default="transformers")
     rollouts.add_argument("--base-url", default=None, help="openai: the server root URL")
@@ -122,8 +131,10 @@ def train_config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Every rank runs this under torchrun (docs/trainer.md: Multi-rank); one process without."""
     from trainer_client.client import PacedClient
     from trainer_client.trainer.loop import train
+    from trainer_client.trainer.ranks import process_group
     from trainer_client.trainer.report import format_summary
     from trainer_client.trainer.task_bundle import load_task_bundle, prepare_task
 
@@ -132,27 +143,34 @@ def run_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     task_dir = Path(args.task_dir or "work/task")
     seed = args.seed if args.seed is not None else config.seed
-    prepare_task(task_dir, seed=seed, quick=args.quick)
-    bundle = load_task_bundle(task_dir)
-    engine = rollout_engine(args, bundle, seed)
-    try:
-        with PacedClient(args.url, token=args.token) as client:
-            summary = train(
-                config,
-                client,
-                bundle,
-                args.workdir,
-                resume=args.resume,
-                device=args.device,
-                engine=engine,
-            )
-    finally:
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
-    print(format_summary(summary))
-    print(f"summary: {Path(args.workdir) / 'summary.json'}")
-    print(json.dumps(summary["timings"]))
+    with process_group() as ranks:
+        if ranks.world > 1 and args.engine != "transformers":
+            raise SystemExit("several ranks roll out with --engine transformers only")
+        if ranks.is_main:  # one rank builds the task (cached), then every rank loads it
+            prepare_task(task_dir, seed=seed, quick=args.quick)
+        ranks.barrier()
+        bundle = load_task_bundle(task_dir, pool_limit=args.pool_limit)
+        engine = rollout_engine(args, bundle, seed)
+        try:
+            with PacedClient(args.url, token=args.token) as client:
+                summary = train(
+                    config,
+                    client,
+                    bundle,
+                    args.workdir,
+                    resume=args.resume,
+                    device=args.device,
+                    engine=engine,
+                    fsdp=args.fsdp,
+                )
+        finally:
+            close = getattr(engine, "close", None)
+            if callable(close):
+                close()
+    if ranks.is_main:
+        print(format_summary(summary))
+        print(f"summary: {Path(args.workdir) / 'summary.json'}")
+        print(json.dumps(summary["timings"]))
     return 0
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from trainer_client.trainer.config import TrainConfig
@@ -54,34 +55,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", default="work/demo", help="checkpoints and metrics")
     parser.add_argument("--quick", action="store_true", help="the quick task (smoke test)")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="a running `paced serve` with no run named demo (default: start one on SQLite); "
+        "needed under torchrun, whose ranks must share one service",
+    )
     args = parser.parse_args(argv)
 
     from trainer_client.client import PacedClient
     from trainer_client.trainer.local_service import local_service
     from trainer_client.trainer.loop import train
+    from trainer_client.trainer.ranks import process_group
     from trainer_client.trainer.report import format_summary
     from trainer_client.trainer.task_bundle import load_task_bundle, prepare_task
 
     started = time.perf_counter()
     config = DEMO_CONFIG.with_overrides(steps=args.steps)
     workdir = Path(args.workdir)
-    # A fresh run each time: the service database is temporary, so old checkpoints and
-    # metrics would describe a run that no longer exists.
-    shutil.rmtree(workdir, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix="paced-demo-") as service_dir:
-        with local_service(service_dir) as url:
-            print(f"PACED service on {url} (SQLite in {service_dir})", flush=True)
+    with ExitStack() as stack:
+        ranks = stack.enter_context(process_group())
+        say = print if ranks.is_main else _silent
+        url = args.url
+        if url is None:
+            if ranks.world > 1:
+                raise SystemExit("under torchrun, start `paced serve` and pass its --url")
+            service_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="paced-demo-"))
+            url = stack.enter_context(local_service(service_dir))
+            say(f"PACED service on {url} (SQLite in {service_dir})", flush=True)
+        if ranks.is_main:
+            # A fresh run each time: the service database is temporary, so old checkpoints
+            # and metrics would describe a run that no longer exists.
+            shutil.rmtree(workdir, ignore_errors=True)
             print(f"preparing the task in {args.task_dir} (cached after the first run)...")
             prepare_started = time.perf_counter()
             prepare_task(args.task_dir, seed=config.seed, quick=args.quick)
             print(f"task ready in {time.perf_counter() - prepare_started:.1f} s", flush=True)
-            bundle = load_task_bundle(args.task_dir, pool_limit=None if args.quick else DEMO_POOL)
-            with PacedClient(url) as client:
-                summary = train(config, client, bundle, workdir)
-    print()
-    print(format_summary(summary))
-    print(f"\ndemo wall time {time.perf_counter() - started:.1f} s; metrics in {workdir}")
+        ranks.barrier()
+        bundle = load_task_bundle(args.task_dir, pool_limit=None if args.quick else DEMO_POOL)
+        with PacedClient(url) as client:
+            summary = train(config, client, bundle, workdir)
+    say()
+    say(format_summary(summary))
+    say(f"\ndemo wall time {time.perf_counter() - started:.1f} s; metrics in {workdir}")
     return 0
+
+
+def _silent(*args: object, **kwargs: object) -> None:
+    """print's stand-in on ranks other than 0: the demo's report is printed once."""
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from trainer_client.selfdistill import pipeline, smollm2
 from trainer_client.selfdistill.self_teacher import frozen_copy
 from trainer_client.selfdistill.word_problems import HELD_OUT_FAMILY, TRAIN_FAMILIES, make_pool
 from trainer_client.trainer.local_service import local_service
-from trainer_client.trainer.metrics import ClientTimer
 from trainer_client.verifiers import MathVerifier
 
 pytestmark = pytest.mark.slow
@@ -55,7 +54,6 @@ def test_smollm2_rollouts_graded_posted_and_one_weighted_self_distillation_step(
     problems = make_pool(4, levels=(1,), families=(*TRAIN_FAMILIES, HELD_OUT_FAMILY), seed=0)
     items = pipeline.rollout_items(tokenizer, problems)
     engine = TransformersEngine(model, tokenizer, batch_size=K * len(problems))
-    timer = ClientTimer()
     with (
         local_service(tmp_path / "service") as url,
         PacedClient(url) as client,
@@ -64,7 +62,6 @@ def test_smollm2_rollouts_graded_posted_and_one_weighted_self_distillation_step(
         pipeline.register(client, dataset="words", run="smoke", problems=problems)
         estimated = pipeline.estimate_pool(
             client=client,
-            timer=timer,
             run="smoke",
             engine=engine,
             verifier=verifier,
@@ -90,7 +87,6 @@ def test_smollm2_rollouts_graded_posted_and_one_weighted_self_distillation_step(
         before = {name: p.detach().clone() for name, p in model.named_parameters()}
         result = pipeline.self_distill_step(
             client=client,
-            timer=timer,
             run="smoke",
             student=model,
             teacher=teacher,

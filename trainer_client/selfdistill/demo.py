@@ -71,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         make_pool,
     )
     from trainer_client.trainer.local_service import local_service
-    from trainer_client.trainer.metrics import ClientTimer
     from trainer_client.verifiers import MathVerifier
 
     torch.set_num_threads(args.threads)
@@ -102,7 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"held-out family ({HELD_OUT_FAMILY})": pipeline.rollout_items(tokenizer, held_out),
     }
     run = "smollm2-selfdistill"
-    timer = ClientTimer()
     rows: list[tuple[str, str, str]] = []
     with (
         tempfile.TemporaryDirectory(prefix="paced-demo-real-") as service_dir,
@@ -123,7 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             result = pipeline.estimate_pool(
                 client=client,
-                timer=timer,
                 run=run,
                 engine=engine,
                 verifier=verifier,
@@ -153,7 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for step in tqdm(range(1, args.steps + 1), desc="self-distillation", unit="step"):
             result = pipeline.self_distill_step(
                 client=client,
-                timer=timer,
                 run=run,
                 student=model,
                 teacher=teacher,

@@ -22,8 +22,7 @@ import torch
 from trainer_client.errors import Conflict
 from trainer_client.selfdistill.self_teacher import make_example, self_distill_loss, student_prompt
 from trainer_client.selfdistill.word_problems import WordProblem
-from trainer_client.trainer.estimate import EstimateResult, estimate
-from trainer_client.trainer.metrics import ClientTimer
+from trainer_client.trainer.estimate import EstimateResult, estimate, post_outcomes
 from trainer_client.trainer.seeds import derive_seed
 
 
@@ -64,7 +63,6 @@ def register(client: Any, *, dataset: str, run: str, problems: Sequence[WordProb
 def estimate_pool(
     *,
     client: Any,
-    timer: ClientTimer,
     run: str,
     engine: Any,
     verifier: Any,
@@ -76,10 +74,8 @@ def estimate_pool(
     max_new_tokens: int,
     rows_per_call: int = 32,
 ) -> EstimateResult:
-    return estimate(
-        client=client,
-        timer=timer,
-        run=run,
+    """K rollouts per problem, graded and posted at `step`."""
+    result = estimate(
         engine=engine,
         verifier=verifier,
         items=items,
@@ -90,6 +86,8 @@ def estimate_pool(
         budget=lambda _id: max_new_tokens,
         rows_per_call=rows_per_call,
     )
+    post_outcomes(client, run, step, result.outcomes)
+    return result
 
 
 def accuracy(
@@ -117,7 +115,6 @@ class StepResult:
 def self_distill_step(
     *,
     client: Any,
-    timer: ClientTimer,
     run: str,
     student: torch.nn.Module,
     teacher: torch.nn.Module,
@@ -136,9 +133,7 @@ def self_distill_step(
     """One on-policy step; None when the service has no problem to draw (all weights 0)."""
     started = time.perf_counter()
     try:
-        batch = timer.call(
-            client.batch, run, batch_size, seed=derive_seed(seed, step, "batch"), mode=mode
-        )
+        batch = client.batch(run, batch_size, seed=derive_seed(seed, step, "batch"), mode=mode)
     except Conflict:
         # 409: every problem is mastered or intractable (all weights 0); nothing to learn.
         return None

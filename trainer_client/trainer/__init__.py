@@ -1,12 +1,13 @@
 """The PACED training loop (torch needed): config, loop, checkpoints, metrics, teacher cache.
 
-Importing this package is cheap; `train` and `TaskBundle` load torch on first use.
+Importing this package is cheap; `train` loads torch on first use.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from trainer_client.trainer.bundle import TaskBundle
 from trainer_client.trainer.config import TrainConfig
 
 __all__ = ["TaskBundle", "TrainConfig", "train"]
@@ -14,8 +15,8 @@ __all__ = ["TaskBundle", "TrainConfig", "train"]
 
 def __getattr__(name: str) -> Any:
     # PEP 562: the loop imports torch, so only load it when asked for.
-    if name in ("train", "TaskBundle"):
-        from trainer_client.trainer import loop
+    if name == "train":
+        from trainer_client.trainer.loop import train
 
-        return getattr(loop, name)
+        return train
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from trainer_client import models
+from trainer_client.client import PacedClient
 from trainer_client.errors import Conflict
 from trainer_client.limits import DEFAULT_LIMITS
-from trainer_client.trainer.metrics import ClientTimer
 from trainer_client.trainer.seeds import derive_seed
 
 MAX_REFILL_DRAWS = 16
@@ -42,11 +43,14 @@ class DrawnBatch:
     items: list[TrainItem]
     conflicts: int = 0  # 409 answers met while drawing this batch
     fallback: str | None = None  # None, "uniform" (service) or "local" (pool)
-    draws: int = 0  # batch requests sent
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trained(self) -> list[TrainItem]:
+        """The items that are trained on: a zero loss weight adds nothing to the loss."""
+        return [item for item in self.items if item.loss_weight > 0]
 
 
-def _item(raw: Any, loss_weight: float) -> TrainItem:
+def _item(raw: models.BatchItem, loss_weight: float) -> TrainItem:
     return TrainItem(raw.problem_id, raw.prompt, raw.answer, raw.pass_rate, float(loss_weight))
 
 
@@ -55,9 +59,8 @@ def _is_frontier(pass_rate: float | None) -> bool:
 
 
 class BatchDrawer:
-    def __init__(self, client: Any, timer: ClientTimer, run: str, scheme: str, pool: Sequence[Any]):
+    def __init__(self, client: PacedClient, run: str, scheme: str, pool: Sequence[Any]):
         self.client = client
-        self.timer = timer
         self.run = run
         self.scheme = scheme
         self.pool = list(pool)
@@ -71,31 +74,32 @@ class BatchDrawer:
             self._max_request = (limits() if limits else DEFAULT_LIMITS).max_batch_size
         return self._max_request
 
-    def _request(self, drawn: DrawnBatch, size: int, seed: int, mode: str) -> Any:
-        drawn.draws += 1
-        return self.timer.call(self.client.batch, self.run, size, seed=seed, mode=mode)
+    def _request(
+        self, size: int, seed: int, mode: Literal["proportional", "uniform"]
+    ) -> models.Batch:
+        return self.client.batch(self.run, size, seed=seed, mode=mode)
 
-    def _scheme_draw(self, drawn: DrawnBatch, size: int, seed: int) -> list[TrainItem]:
+    def _scheme_draw(self, size: int, seed: int) -> list[TrainItem]:
         """The scheme's own batch; raises Conflict when the service has nothing eligible."""
         if self.scheme == "paced":
-            batch = self._request(drawn, size, seed, "proportional")
+            batch = self._request(size, seed, "proportional")
             return [_item(raw, raw.loss_weight) for raw in batch.items]
         if self.scheme == "paced-loss":
-            batch = self._request(drawn, size, seed, "uniform")
+            batch = self._request(size, seed, "uniform")
             return [_item(raw, raw.loss_weight) for raw in batch.items]
         if self.scheme == "uniform":
-            batch = self._request(drawn, size, seed, "uniform")
+            batch = self._request(size, seed, "uniform")
             return [_item(raw, 1.0) for raw in batch.items]
         if self.scheme == "hard-filter":
-            return self._hard_filter(drawn, size, seed)
+            return self._hard_filter(size, seed)
         raise ValueError(f"unknown scheme {self.scheme!r}")
 
-    def _hard_filter(self, drawn: DrawnBatch, size: int, seed: int) -> list[TrainItem]:
+    def _hard_filter(self, size: int, seed: int) -> list[TrainItem]:
         kept: list[TrainItem] = []
         seen: set[str] = set()
         request = size
         for attempt in range(MAX_REFILL_DRAWS):
-            batch = self._request(drawn, request, derive_seed(seed, "refill", attempt), "uniform")
+            batch = self._request(request, derive_seed(seed, "refill", attempt), "uniform")
             for raw in batch.items:
                 if raw.problem_id in seen:
                     continue
@@ -111,25 +115,23 @@ class BatchDrawer:
             raise Conflict(409, "no problem with 0 < p < 1 to keep", "POST", "hard-filter")
         return kept
 
-    def draw(self, size: int, seed: int, refresh: Callable[[], None]) -> DrawnBatch:
+    def draw(self, size: int, seed: int, refresh: Callable[[], object]) -> DrawnBatch:
         drawn = DrawnBatch(items=[])
         for attempt in range(2):
             try:
-                drawn.items = self._scheme_draw(drawn, size, seed)
+                drawn.items = self._scheme_draw(size, seed)
                 return drawn
-            except Conflict as error:
+            except Conflict:
                 drawn.conflicts += 1
-                drawn.notes.append(str(error.detail))
                 if attempt == 0:
                     refresh()
         # Still nothing eligible after a refresh: train on a uniform batch, unweighted.
         try:
-            batch = self._request(drawn, size, derive_seed(seed, "fallback"), "uniform")
+            batch = self._request(size, derive_seed(seed, "fallback"), "uniform")
             drawn.items = [_item(raw, 1.0) for raw in batch.items]
             drawn.fallback = "uniform"
-        except Conflict as error:
+        except Conflict:
             drawn.conflicts += 1
-            drawn.notes.append(str(error.detail))
             rng = random.Random(derive_seed(seed, "local"))
             picked = rng.sample(self.pool, min(size, len(self.pool)))
             drawn.items = [TrainItem(p.id, p.prompt, p.answer, None, 1.0) for p in picked]

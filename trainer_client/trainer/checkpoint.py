@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 def save_checkpoint(
     workdir: Path,
     *,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    model_state: dict[str, Any],
+    optimizer_state: dict[str, Any],
     next_step: int,
     state: dict[str, Any],
 ) -> Path:
@@ -56,8 +57,8 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "next_step": next_step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model": model_state,
+        "optimizer": optimizer_state,
         "rng": rng_states(),
         "state": state,
     }
@@ -67,13 +68,19 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(
-    workdir: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer
-) -> tuple[int, dict[str, Any]]:
-    """Restore model, optimiser and RNGs in place; returns (next_step, loop state)."""
+@dataclass(frozen=True)
+class Checkpoint:
+    next_step: int  # the first step a resumed run runs
+    model_state: dict[str, Any]
+    optimizer_state: dict[str, Any]
+    state: dict[str, Any]  # the loop's own: counters and the "before" measurements
+
+
+def load_checkpoint(workdir: Path) -> Checkpoint:
+    """Read the checkpoint and restore the RNG streams; the caller loads the states."""
     # weights_only=False: the payload holds RNG state tuples and plain dicts we wrote.
     payload = torch.load(checkpoint_path(workdir), map_location="cpu", weights_only=False)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
     restore_rng_states(payload["rng"])
-    return int(payload["next_step"]), dict(payload["state"])
+    return Checkpoint(
+        int(payload["next_step"]), payload["model"], payload["optimizer"], dict(payload["state"])
+    )

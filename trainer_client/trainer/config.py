@@ -7,6 +7,7 @@ with a one-off `--steps 5`.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -133,3 +134,16 @@ class TrainConfig:
         else:
             raise ValueError(f"config file must be .json or .toml, got {path.name}")
         return cls().with_overrides(**data).with_overrides(**overrides)
+
+
+def lr_scale(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then constant or cosine decay to min_lr_ratio at the last step: a
+    function of the step alone, so a resumed run continues the same schedule."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return 1.0
+    span = max(1, config.steps - config.warmup_steps - 1)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    floor = config.min_lr_ratio
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -1,35 +1,10 @@
-"""Per-step metrics as JSON lines, and a stopwatch for time spent waiting on the service.
-
-The client-call share of step time is the service's overhead on training, the number that
-decides whether an HTTP curriculum service is affordable; so every client call in the loop
-goes through `ClientTimer.call`.
-"""
+"""Per-step metrics as JSON lines, and zone counts of measured pass rates."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
-
-
-class ClientTimer:
-    """Accumulates wall time spent inside client calls."""
-
-    def __init__(self) -> None:
-        self.total_s = 0.0
-        self.calls = 0
-
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.total_s += time.perf_counter() - start
-            self.calls += 1
+from typing import Any
 
 
 class MetricsLog:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from trainer_client.trainer.loop import TaskBundle
+from trainer_client.trainer.bundle import TaskBundle
 
 
 def prepare_task(task_dir: str | Path, seed: int = 0, quick: bool = False) -> Any:
@@ -76,7 +76,6 @@ def load_task_bundle(task_dir: str | Path, pool_limit: int | None = None) -> Tas
         pool=pool,
         evaluate=evaluate_student,
         teacher_key=_file_digest(task_dir / "teacher"),
-        description=f"built-in arithmetic task at {task_dir}",
         references=references,
         initial_pass_rates=initial_pass_rates,
     )
