@@ -85,7 +85,7 @@ def test_uniform_baseline_step_draws_reproducibly_with_weight_one(tokenizer):  #
             temperature=0.7,
             max_new_tokens=16,
         )
-        moved = any(not torch.equal(p, q) for p, q in zip(model.parameters(), before))
+        moved = any(not torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
         return result, engine.prompts, moved
 
     result, prompts, moved = one_step(seed=0)
