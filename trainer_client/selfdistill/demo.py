@@ -32,7 +32,7 @@ from typing import Any
 LEVELS = (1, 2)
 # Defaults sized for <= 30 min with transformers on 2 CPU cores shared with other work
 # (measured: docs/results.md); 128 tokens lets most short answers finish.
-POOL, EVAL, K, STEPS, BATCH, LR, TOKENS = 16, 8, 4, 6, 4, 1e-5, 128
+POOL, EVAL, K, STEPS, BATCH, LR, TOKENS = 12, 6, 4, 4, 4, 1e-5, 128
 
 
 @dataclass
@@ -133,17 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline.register(client, dataset="word-problems", run=paced_run, problems=pool)
 
         def evaluate(label: str) -> list[Any]:
-            results = [
-                pipeline.accuracy(
-                    engine,
-                    verifier,
-                    eval_items[name],
-                    max_new_tokens=args.max_new_tokens,
-                    eos=eos,
-                    questions=[p.question for p in eval_sets[name]],
-                )
-                for name in tqdm(eval_items, desc=f"greedy eval ({label})", unit="set")
-            ]
+            print(f"greedy eval ({label}): {sum(map(len, eval_items.values()))} problems")
+            results = pipeline.accuracy(
+                engine,
+                verifier,
+                list(eval_items.values()),
+                max_new_tokens=args.max_new_tokens,
+                eos=eos,
+                question_sets=[[p.question for p in ps] for ps in eval_sets.values()],
+            )
             _show_samples(label, results, args.show)
             return results
 
@@ -160,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 k=args.k,
                 seed=args.seed,
                 step=step,
+                # One generate call for the whole pool at the default size (see evaluate).
+                rows_per_call=64,
                 **common,
             )
             seconds = time.perf_counter() - t0

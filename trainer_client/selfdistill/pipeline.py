@@ -157,6 +157,7 @@ class GradedSample:
     question: str
     answer: str
     response: str
+    token_ids: list[int]
     correct: bool
 
 
@@ -170,29 +171,46 @@ class Accuracy:
 def accuracy(
     engine: Any,
     verifier: Any,
-    items: Sequence[RolloutItem],
+    item_sets: Sequence[Sequence[RolloutItem]],
     *,
     max_new_tokens: int,
     eos: Sequence[int] = (),
-    questions: Sequence[str] | None = None,
-) -> Accuracy:
-    """Greedy accuracy (fraction of problems whose one greedy answer math-verify accepts),
-    with the responses' lengths and every graded response (for reading by eye)."""
-    if not items:
-        return Accuracy(float("nan"), ResponseLengths(), [])
-    groups = engine.generate(
-        [item.prompt for item in items], 1, seed=0, max_new_tokens=max_new_tokens, temperature=0
+    question_sets: Sequence[Sequence[str]] | None = None,
+) -> list[Accuracy]:
+    """Greedy accuracy per set (fraction of problems whose one greedy answer math-verify
+    accepts), with the responses' lengths and every graded response (for reading by eye).
+
+    All sets go through one generate call: on CPU a batch costs about as much as its
+    longest response, so one batch of 2n is much cheaper than two of n.
+    """
+    items = [item for group in item_sets for item in group]
+    questions = (
+        [q for group in question_sets for q in group]
+        if question_sets is not None
+        else [item.prompt for item in items]
+    )
+    groups = (
+        engine.generate(
+            [item.prompt for item in items], 1, seed=0, max_new_tokens=max_new_tokens, temperature=0
+        )
+        if items
+        else []
     )
     grades = verifier.grade([g[0].text for g in groups], [item.answer for item in items])
-    lengths = ResponseLengths()
-    for group in groups:
-        lengths.add(group[0].token_ids, max_new_tokens, eos)
-    shown = questions if questions is not None else [item.prompt for item in items]
     samples = [
-        GradedSample(q, item.answer, g[0].text, ok)
-        for q, item, g, ok in zip(shown, items, groups, grades, strict=True)
+        GradedSample(q, item.answer, g[0].text, list(g[0].token_ids), ok)
+        for q, item, g, ok in zip(questions, items, groups, grades, strict=True)
     ]
-    return Accuracy(sum(grades) / len(items), lengths, samples)
+    results, start = [], 0
+    for group in item_sets:
+        own = samples[start : start + len(group)]
+        start += len(group)
+        lengths = ResponseLengths()
+        for sample in own:
+            lengths.add(sample.token_ids, max_new_tokens, eos)
+        score = sum(s.correct for s in own) / len(own) if own else float("nan")
+        results.append(Accuracy(score, lengths, own))
+    return results
 
 
 @dataclass
