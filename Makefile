@@ -84,8 +84,8 @@ teacher: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m trainer_client.demo
 
-# SmolLM2-135M-Instruct, PACED on-policy self-distillation on CPU (sized for <= 30 min on
-# 2 cores). Smaller: make demo-real DEMO_REAL_ARGS="--pool 24 --eval 12 --steps 8".
+# SmolLM2-135M-Instruct, PACED vs uniform on-policy self-distillation on CPU (sized for
+# <= 30 min on 2 shared cores). Larger: DEMO_REAL_ARGS="--pool 32 --eval 16 --steps 12".
 DEMO_REAL_ARGS ?=
 demo-real: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.selfdistill.demo $(DEMO_REAL_ARGS)

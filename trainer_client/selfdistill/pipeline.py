@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,17 +91,124 @@ def estimate_pool(
     return result
 
 
+@dataclass
+class ResponseLengths:
+    """How long the responses were and how many hit the token budget (cut before the end)."""
+
+    responses: int = 0
+    tokens: int = 0
+    truncated: int = 0
+
+    def add(self, token_ids: Sequence[int], max_new_tokens: int, eos_ids: Sequence[int]) -> None:
+        self.responses += 1
+        self.tokens += len(token_ids)
+        # Cut by the budget: as long as allowed and not ended by end-of-sequence.
+        if len(token_ids) >= max_new_tokens and (not token_ids or token_ids[-1] not in eos_ids):
+            self.truncated += 1
+
+    @property
+    def mean_tokens(self) -> float:
+        return self.tokens / self.responses if self.responses else float("nan")
+
+    @property
+    def truncated_fraction(self) -> float:
+        return self.truncated / self.responses if self.responses else float("nan")
+
+
+class LengthRecordingEngine:
+    """Wraps a rollout engine and records the length of every completion it returns.
+
+    trainer.estimate only returns pass rates; wrapping the engine measures the responses
+    behind them (truncation makes an answer wrong whatever the model knew) without
+    changing estimate's interface.
+    """
+
+    def __init__(self, engine: Any, eos_ids: Sequence[int]) -> None:
+        self.engine = engine
+        self.eos_ids = list(eos_ids)
+        self.lengths = ResponseLengths()
+
+    def take_lengths(self) -> ResponseLengths:
+        """The lengths recorded since the last call (and start a new record)."""
+        lengths, self.lengths = self.lengths, ResponseLengths()
+        return lengths
+
+    def generate(self, prompts: list[str], k: int, **kwargs: Any) -> list[list[Any]]:
+        groups = self.engine.generate(prompts, k, **kwargs)
+        for group in groups:
+            for completion in group:
+                self.lengths.add(completion.token_ids, kwargs["max_new_tokens"], self.eos_ids)
+        return groups
+
+    def load_weights(self, model_or_state_dict: Any) -> None:
+        self.engine.load_weights(model_or_state_dict)
+
+
+def eos_ids(engine: Any, tokenizer: Any) -> list[int]:
+    """The engine's end-of-sequence ids where it has them, else the tokenizer's."""
+    ids = getattr(engine, "eos_token_ids", None)
+    return list(ids) if ids else [int(tokenizer.eos_token_id)]
+
+
+@dataclass
+class GradedSample:
+    question: str
+    answer: str
+    response: str
+    token_ids: list[int]
+    correct: bool
+
+
+@dataclass
+class Accuracy:
+    accuracy: float
+    lengths: ResponseLengths
+    samples: list[GradedSample]
+
+
 def accuracy(
-    engine: Any, verifier: Any, items: Sequence[RolloutItem], *, max_new_tokens: int
-) -> float:
-    """Greedy accuracy (fraction of problems whose one greedy answer math-verify accepts)."""
-    if not items:
-        return float("nan")
-    groups = engine.generate(
-        [item.prompt for item in items], 1, seed=0, max_new_tokens=max_new_tokens, temperature=0
+    engine: Any,
+    verifier: Any,
+    item_sets: Sequence[Sequence[RolloutItem]],
+    *,
+    max_new_tokens: int,
+    eos: Sequence[int] = (),
+    question_sets: Sequence[Sequence[str]] | None = None,
+) -> list[Accuracy]:
+    """Greedy accuracy per set (fraction of problems whose one greedy answer math-verify
+    accepts), with the responses' lengths and every graded response (for reading by eye).
+
+    All sets go through one generate call: on CPU a batch costs about as much as its
+    longest response, so one batch of 2n is much cheaper than two of n.
+    """
+    items = [item for group in item_sets for item in group]
+    questions = (
+        [q for group in question_sets for q in group]
+        if question_sets is not None
+        else [item.prompt for item in items]
+    )
+    groups = (
+        engine.generate(
+            [item.prompt for item in items], 1, seed=0, max_new_tokens=max_new_tokens, temperature=0
+        )
+        if items
+        else []
     )
     grades = verifier.grade([g[0].text for g in groups], [item.answer for item in items])
-    return sum(grades) / len(items)
+    samples = [
+        GradedSample(q, item.answer, g[0].text, list(g[0].token_ids), ok)
+        for q, item, g, ok in zip(questions, items, groups, grades, strict=True)
+    ]
+    results, start = [], 0
+    for group in item_sets:
+        own = samples[start : start + len(group)]
+        start += len(group)
+        lengths = ResponseLengths()
+        for sample in own:
+            lengths.add(sample.token_ids, max_new_tokens, eos)
+        score = sum(s.correct for s in own) / len(own) if own else float("nan")
+        results.append(Accuracy(score, lengths, own))
+    return results
 
 
 @dataclass
@@ -130,7 +238,7 @@ def self_distill_step(
     mode: Literal["proportional", "uniform"] = "proportional",
     max_grad_norm: float = 1.0,
 ) -> StepResult | None:
-    """One on-policy step; None when the service has no problem to draw (all weights 0)."""
+    """One PACED on-policy step; None when the service has nothing to draw (all weights 0)."""
     started = time.perf_counter()
     try:
         batch = client.batch(run, batch_size, seed=derive_seed(seed, step, "batch"), mode=mode)
@@ -140,17 +248,90 @@ def self_distill_step(
     items = [item for item in batch.items if item.loss_weight > 0]
     if not items:
         return None
-    chosen = [problems[item.problem_id] for item in items]
+    return _distill(
+        student=student,
+        teacher=teacher,
+        tokenizer=tokenizer,
+        engine=engine,
+        optimizer=optimizer,
+        chosen=[(problems[item.problem_id], item.loss_weight) for item in items],
+        drawn=len(batch.items),
+        seed=seed,
+        step=step,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        max_grad_norm=max_grad_norm,
+        started=started,
+    )
+
+
+def uniform_distill_step(
+    *,
+    student: torch.nn.Module,
+    teacher: torch.nn.Module,
+    tokenizer: Any,
+    engine: Any,
+    optimizer: torch.optim.Optimizer,
+    problems: Sequence[WordProblem],
+    batch_size: int,
+    seed: int,
+    step: int,
+    temperature: float,
+    max_new_tokens: int,
+    max_grad_norm: float = 1.0,
+) -> StepResult | None:
+    """The baseline: the same step with a uniform draw from the pool and every weight 1.
+
+    No service call: unweighted self-distillation needs no pass rates. The draw is seeded
+    from (seed, step), so two runs of the baseline draw the same problems.
+    """
+    started = time.perf_counter()
+    rng = random.Random(derive_seed(seed, step, "uniform-batch"))
+    drawn = rng.sample(list(problems), min(batch_size, len(problems)))
+    return _distill(
+        student=student,
+        teacher=teacher,
+        tokenizer=tokenizer,
+        engine=engine,
+        optimizer=optimizer,
+        chosen=[(p, 1.0) for p in drawn],
+        drawn=len(drawn),
+        seed=seed,
+        step=step,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        max_grad_norm=max_grad_norm,
+        started=started,
+    )
+
+
+def _distill(
+    *,
+    student: torch.nn.Module,
+    teacher: torch.nn.Module,
+    tokenizer: Any,
+    engine: Any,
+    optimizer: torch.optim.Optimizer,
+    chosen: Sequence[tuple[WordProblem, float]],
+    drawn: int,
+    seed: int,
+    step: int,
+    temperature: float,
+    max_new_tokens: int,
+    max_grad_norm: float,
+    started: float,
+) -> StepResult | None:
+    """Sample one response per chosen problem from the current student, take one step."""
     groups = engine.generate(
-        [student_prompt(tokenizer, p.prompt_text) for p in chosen],
+        [student_prompt(tokenizer, p.prompt_text) for p, _ in chosen],
         1,
         seed=derive_seed(seed, step, "on-policy"),
         max_new_tokens=max_new_tokens,
         temperature=temperature,
     )
     examples = [
-        make_example(tokenizer, p.prompt_text, p.answer, g[0].token_ids, item.loss_weight)
-        for p, g, item in zip(chosen, groups, items, strict=True)
+        make_example(tokenizer, p.prompt_text, p.answer, g[0].token_ids, weight)
+        for (p, weight), g in zip(chosen, groups, strict=True)
         if g[0].token_ids
     ]
     if not examples:
@@ -165,7 +346,7 @@ def self_distill_step(
         examples,
         pad_id=tokenizer.pad_token_id,
         reduction="sequence",
-        normalizer=float(len(batch.items)),
+        normalizer=float(drawn),
     )
     loss.backward()
     torch.nn.utils.clip_grad_norm_(student.parameters(), max_grad_norm)

@@ -22,9 +22,11 @@ from torch import Tensor
 
 from trainer_client.losses import Reduction, reverse_kl
 
+# Appended after the student's whole user message (question AND answer-format instruction),
+# so the teacher is asked for the same kind of response; it adds the answer and nothing that
+# asks for a different length or style.
 TEACHER_HINT = (
-    "(For reference only: the correct final answer is {answer}. Do not mention that you were "
-    "told; explain the steps that lead to it.)"
+    "(For reference only: the correct final answer is {answer}. Do not mention that you were told.)"
 )
 
 

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 LEVELS = (1, 2, 3, 4)
 _STEPS = {1: 1, 2: 2, 3: 2, 4: 3}
 _MAX_VALUE = {1: 10, 2: 20, 3: 60, 4: 60}
-INSTRUCTION = "Think step by step, then write: The answer is <number>."
+# Short on purpose: "Think step by step" made this 135M student run past a 128-token budget
+# on half its samples (a cut answer is graded wrong). "Answer: <n>" is an anchor math-verify
+# extracts first ("answer" + colon + number).
+INSTRUCTION = "Solve it in one or two short sentences, then write 'Answer: <number>'."
 
 
 @dataclass(frozen=True)
