@@ -35,6 +35,7 @@ _CONFIG_FLAGS = {
     "window": "estimator_window",
     "checkpoint_every": "checkpoint_every",
     "verifier": "verifier",
+    "prefetch": "prefetch",
 }
 
 
@@ -63,6 +64,13 @@ def register(subparsers: Any, lazy: Lazy) -> None:
     train.add_argument("--k", type=int, default=None, help="rollouts per problem")
     train.add_argument("--refresh-every", type=int, default=None)
     train.add_argument("--refresh-size", type=int, default=None)
+    train.add_argument(
+        "--no-prefetch",
+        dest="prefetch",
+        action="store_false",
+        default=None,
+        help="draw each batch when its step starts instead of while the previous one trains",
+    )
     train.add_argument("--half-life", type=float, default=None, help="estimator half-life")
     train.add_argument(
         "--window",

@@ -196,3 +196,27 @@ def test_config_file_is_overridden_by_flags(tmp_path):
         TrainConfig().with_overrides(nope=1)
     with pytest.raises(ValueError, match="scheme"):
         TrainConfig(scheme="weighted")
+
+
+@pytest.mark.parametrize("scheme", ["paced", "hard-filter"])
+def test_prefetch_draws_the_same_batches_as_drawing_in_line(
+    scheme, service_url, tiny_task, tmp_path
+):
+    # Batch t+1 drawn while step t trains (refresh steps 7 and 14 are never drawn ahead)
+    # must be the batch an in-line draw gets: same ids, same losses, same zones every step.
+    runs = {}
+    for prefetch in (True, False):
+        cfg = config(
+            f"prefetch-{scheme}-{prefetch}".lower(), scheme=scheme, prefetch=prefetch, steps=15
+        )
+        workdir = tmp_path / str(prefetch)
+        summary = run_training(service_url, cfg, tiny_task, workdir)
+        runs[prefetch] = (summary, MetricsLog(workdir / "metrics.jsonl").read())
+    (ahead, ahead_records), (inline, inline_records) = runs[True], runs[False]
+    assert [r["batch_ids"] for r in ahead_records] == [r["batch_ids"] for r in inline_records]
+    assert [r["loss"] for r in ahead_records] == [r["loss"] for r in inline_records]
+    assert [r["zones"] for r in ahead_records] == [r["zones"] for r in inline_records]
+    assert sum(r["refreshed"] for r in ahead_records) == 2 * 16
+    # The prefetch run really sent requests from its background threads; the other did not.
+    assert ahead["timings"]["client_background_s"] > 0
+    assert inline["timings"]["client_background_s"] == 0

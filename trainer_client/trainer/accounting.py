@@ -21,6 +21,7 @@ from trainer_client.client import PacedClient
 from trainer_client.trainer.batches import DrawnBatch
 
 _STARTED = "paced_clock_started"  # request extension holding the send time of an attempt
+_THREAD = "paced_clock_thread"  # ... and the thread that sent it
 
 
 @dataclass
@@ -63,12 +64,17 @@ class Lap:
 
 
 class ClientClock:
-    """Seconds spent inside the service's HTTP requests: each attempt from send to body read
-    (retry back-off sleeps and response parsing are not HTTP time)."""
+    """Seconds the training thread spends on the service: inside its own HTTP requests (each
+    attempt from send to body read; retry back-off sleeps and response parsing are not HTTP
+    time) plus `waiting()` on requests sent ahead by other threads (a prefetched batch).
+    Requests sent by other threads are off the critical path: counted in `background_s`."""
 
     def __init__(self) -> None:
         self.total_s = 0.0
         self.requests = 0
+        self.background_s = 0.0
+        self.background_requests = 0
+        self._owner = threading.get_ident()  # the training thread: the one that made the clock
         self._lock = threading.Lock()  # PacedClient is thread-safe; so is its clock
 
     @contextmanager
@@ -95,15 +101,30 @@ class ClientClock:
             lap.wall_s = time.perf_counter() - started
             lap.client_s = self.total_s - client_before
 
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """The block waits on the service through another thread: critical-path time."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.total_s += time.perf_counter() - started
+
     def _on_request(self, request: httpx.Request) -> None:
         request.extensions[_STARTED] = time.perf_counter()
+        request.extensions[_THREAD] = threading.get_ident()
 
     def _on_response(self, response: httpx.Response) -> None:
         response.read()  # response hooks run before the body is read; it is part of the call
         elapsed = time.perf_counter() - response.request.extensions[_STARTED]
         with self._lock:
-            self.total_s += elapsed
-            self.requests += 1
+            if response.request.extensions[_THREAD] == self._owner:
+                self.total_s += elapsed
+                self.requests += 1
+            else:
+                self.background_s += elapsed
+                self.background_requests += 1
 
 
 @dataclass(frozen=True)

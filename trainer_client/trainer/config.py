@@ -76,6 +76,9 @@ class TrainConfig:
     # Evaluate every N steps into WORKDIR/evals.jsonl (accuracy-vs-step curves); 0: only
     # before and after training.
     eval_every: int = 0
+    # Draw step t+1's batch (and read step t's difficulty) while step t trains; the batches
+    # are the same either way (trainer_client.trainer.prefetch, loop.Trainer.next_batch).
+    prefetch: bool = True
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:

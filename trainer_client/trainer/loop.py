@@ -25,7 +25,8 @@ import copy
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from trainer_client.trainer.distill import build_sequences, distill_loss
 from trainer_client.trainer.estimate import estimate, post_outcomes
 from trainer_client.trainer.metrics import MetricsLog, zone_counts
 from trainer_client.trainer.parallel import Student
+from trainer_client.trainer.prefetch import BatchPrefetcher
 from trainer_client.trainer.ranks import Ranks, process_group, select_device
 from trainer_client.trainer.seeds import derive_seed
 from trainer_client.trainer.teacher_cache import model_fingerprint, teacher_references
@@ -63,6 +65,15 @@ from trainer_client.verifiers import make_verifier
 EXTRA_TOKENS = 4
 # What rank 0 broadcasts instead of a batch when a 409 makes it re-estimate first.
 _REFRESH = "refresh"
+
+
+class _RefreshFirst(Exception):
+    """A batch drawn ahead met a 409: it is drawn again on the training thread, which
+    re-estimates first (rollouts are not run from the prefetch thread)."""
+
+
+def _refresh_first() -> None:
+    raise _RefreshFirst
 
 
 @dataclass(frozen=True)
@@ -139,11 +150,21 @@ class Trainer:
         self.schedule = TwoStageSchedule(config.steps, config.switch_step)
         self.references: dict[str, list[int]] = {}
         self._prompt_ids: dict[str, list[int]] = {}
+        # Off the critical path (rank 0): step t+1's batch is drawn while step t trains, and
+        # the difficulty of step t is read while it trains. Neither changes what is drawn:
+        # nothing is posted between two draws except at refresh steps, which are never
+        # drawn ahead (the refresh's outcomes must be in first).
+        prefetch = config.prefetch and ranks.is_main
+        self.ahead = (
+            BatchPrefetcher(self._draw_ahead, ahead=self._may_draw_ahead) if prefetch else None
+        )
+        self._reader = ThreadPoolExecutor(1, "paced-difficulty") if prefetch else None
+        self._step_difficulty: Future[dict[str, Any]] | None = None
 
     # ---- one step: batch -> forward -> loss -> backward -> step ------------------------------
 
     def train_step(self, step: int) -> StepResult:
-        refreshed = self.refresh(step) if step > 0 and step % self.config.refresh_every == 0 else 0
+        refreshed = self.refresh(step) if self._refreshes_at(step) else 0
         drawn = self.next_batch(step)
         kind = self.loss_kind(step)
         trained = drawn.trained  # zero-weight items add nothing: no forward pass for them
@@ -193,9 +214,46 @@ class Trainer:
             self.ranks.broadcast(_REFRESH)
             self.refresh(step)
 
-        seed = derive_seed(self.config.seed, step, "batch")
-        drawn = self.drawer.draw(self.config.batch_size, seed, refresh=refresh_everywhere)
+        drawn = None
+        if self.ahead is not None:
+            try:
+                with self.clock.waiting():
+                    drawn = self.ahead.get(step)
+            except _RefreshFirst:
+                drawn = None  # drawn again just below, where the refresh can run
+        if drawn is None:
+            drawn = self._draw(step, refresh_everywhere)
+        if self._reader is not None:
+            self._step_difficulty = self._reader.submit(self.difficulty)
         return self.ranks.broadcast(drawn)
+
+    def _draw(self, step: int, refresh: Callable[[], object]) -> DrawnBatch:
+        seed = derive_seed(self.config.seed, step, "batch")
+        return self.drawer.draw(self.config.batch_size, seed, refresh=refresh)
+
+    def _draw_ahead(self, step: int) -> DrawnBatch:
+        return self._draw(step, _refresh_first)
+
+    def _may_draw_ahead(self, step: int) -> bool:
+        return step < self.config.steps and not self._refreshes_at(step)
+
+    def _refreshes_at(self, step: int) -> bool:
+        return step > 0 and step % self.config.refresh_every == 0 and self.config.refresh_size > 0
+
+    def difficulty_after_step(self) -> dict[str, Any]:
+        """The run's difficulty after this step's draw (read while the step trained)."""
+        future, self._step_difficulty = self._step_difficulty, None
+        if future is None:
+            return self.difficulty()
+        with self.clock.waiting():
+            return future.result()
+
+    def close(self) -> None:
+        """Stop the background threads (requests in flight finish)."""
+        if self.ahead is not None:
+            self.ahead.close()
+        if self._reader is not None:
+            self._reader.shutdown(wait=True)
 
     def post_outcomes(self, step: int, outcomes: list[dict[str, Any]]) -> None:
         """Each rank posts the outcomes it rolled out, under a key of its own."""
@@ -389,7 +447,7 @@ class Trainer:
         for step in bar:
             with self.clock.lap() as lap:
                 result = self.train_step(step)
-                difficulty = self.difficulty() if main else None
+                difficulty = self.difficulty_after_step() if main else None
             count_step(self.counters, result, lap)
             if difficulty is not None:
                 record = step_record(result, config.scheme, difficulty, self.counters, lap)
@@ -532,7 +590,10 @@ def train(
             engine=engine,
             fsdp=fsdp,
         )
-        return trainer.fit(resume=resume, progress=progress, started=started)
+        try:
+            return trainer.fit(resume=resume, progress=progress, started=started)
+        finally:
+            trainer.close()
 
 
 def _short_zones(zones: dict[str, int]) -> str:
@@ -574,5 +635,7 @@ def _summary(
             "mean_step_s": counters.step_s / steps,
             "mean_client_s_per_step": counters.client_s / steps,
             "client_share_of_step": counters.client_s / counters.step_s if counters.step_s else 0.0,
+            # requests sent ahead by the prefetch threads, while steps trained (whole run)
+            "client_background_s": trainer.clock.background_s,
         },
     }

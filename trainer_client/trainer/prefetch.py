@@ -34,13 +34,23 @@ class BatchPrefetcher(Generic[T]):
 
     Steps are expected in increasing order; asking for a step that was not prefetched (the
     first one, or after a jump) fetches it on the spot. `depth` batches are kept in flight.
+    `ahead(step)` says whether `step` may be fetched early: False for a step whose draw must
+    see something the caller does first (outcomes it posts at that step), so it is fetched
+    only when asked for.
     """
 
-    def __init__(self, fetch: Callable[[int], T], *, depth: int = 1) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[int], T],
+        *,
+        depth: int = 1,
+        ahead: Callable[[int], bool] | None = None,
+    ) -> None:
         if depth < 1:
             raise ValueError("depth must be >= 1")
         self._fetch = fetch
         self._depth = depth
+        self._ahead = ahead or (lambda _step: True)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paced-prefetch")
         self._pending: dict[int, Future[T]] = {}
         self._closed = False
@@ -54,11 +64,15 @@ class BatchPrefetcher(Generic[T]):
             self._pending.pop(stale).cancel()
         if future is None:
             future = self._pool.submit(self._fetch, step)
-        # Queue the next ones before waiting, so they start as soon as this one is done.
+        # A failed fetch raises here, on the caller's thread, before anything is fetched
+        # ahead of it: what the caller does about the failure comes first.
+        result = future.result()
         for ahead in range(step + 1, step + 1 + self._depth):
+            if not self._ahead(ahead):
+                break  # nothing past a step that must wait is fetched early either
             if ahead not in self._pending:
                 self._pending[ahead] = self._pool.submit(self._fetch, ahead)
-        return future.result()  # a failed fetch raises here, on the caller's thread
+        return result
 
     def close(self) -> None:
         """Stop prefetching; requests in flight are finished, queued ones dropped."""
