@@ -56,6 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the quick task (smoke test)")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument(
+        "--no-prefetch",
+        dest="prefetch",
+        action="store_false",
+        default=None,
+        help="draw each batch in line (compare the client share of step time)",
+    )
+    parser.add_argument(
         "--url",
         default=None,
         help="a running `paced serve` with no run named demo (default: start one on SQLite); "
@@ -71,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer_client.trainer.task_bundle import load_task_bundle, prepare_task
 
     started = time.perf_counter()
-    config = DEMO_CONFIG.with_overrides(steps=args.steps)
+    config = DEMO_CONFIG.with_overrides(steps=args.steps, prefetch=args.prefetch)
     workdir = Path(args.workdir)
     with ExitStack() as stack:
         ranks = stack.enter_context(process_group())
