@@ -39,6 +39,7 @@ from trainer_client.engines.base import RolloutEngine
 from trainer_client.engines.transformers_engine import TransformersEngine
 from trainer_client.errors import NotFound
 from trainer_client.losses import TwoStageSchedule
+from trainer_client.models import RolloutQueue
 from trainer_client.trainer.accounting import (
     ClientClock,
     Counters,
@@ -160,6 +161,7 @@ class Trainer:
         )
         self._reader = ThreadPoolExecutor(1, "paced-difficulty") if prefetch else None
         self._step_difficulty: Future[dict[str, Any]] | None = None
+        self._queue_ahead: tuple[int, Future[RolloutQueue]] | None = None
 
     # ---- one step: batch -> forward -> loss -> backward -> step ------------------------------
 
@@ -225,6 +227,8 @@ class Trainer:
             drawn = self._draw(step, refresh_everywhere)
         if self._reader is not None:
             self._step_difficulty = self._reader.submit(self.difficulty)
+            if self._refreshes_at(step + 1):  # nothing is posted before that refresh asks
+                self._queue_ahead = (step + 1, self._reader.submit(self._rollout_queue))
         return self.ranks.broadcast(drawn)
 
     def _draw(self, step: int, refresh: Callable[[], object]) -> DrawnBatch:
@@ -304,11 +308,21 @@ class Trainer:
         """Re-roll the head of the rollout queue (unseen, stale, uncertain) at this step."""
         if self.config.refresh_size == 0:
             return 0
-        size = self.config.refresh_size
-        queue = self.ranks.from_main(lambda: self.client.rollout_queue(self.config.run, size))
+        queue = self.ranks.from_main(lambda: self._scheduled_queue(step))
         self.run_estimate(queue.items, step)
         self.counters.refreshes += 1
         return len(queue.items)
+
+    def _rollout_queue(self) -> RolloutQueue:
+        return self.client.rollout_queue(self.config.run, self.config.refresh_size)
+
+    def _scheduled_queue(self, step: int) -> RolloutQueue:
+        """The queue read ahead for this step's scheduled refresh, else read now."""
+        ahead, self._queue_ahead = self._queue_ahead, None
+        if ahead is None or ahead[0] != step:
+            return self._rollout_queue()
+        with self.clock.waiting():
+            return ahead[1].result()
 
     def full_estimate(self, step: int) -> dict[str, float]:
         """Every pool problem, K rollouts each (zones before/after are measured this way)."""
