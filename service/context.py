@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from service.db import UnitOfWork
+from service.domain.activity import RequestActivity
 from service.domain.history import HistoryRecorder
 from service.domain.index_registry import IndexRegistry
 from service.domain.prompt_cache import PromptCache
@@ -35,6 +36,8 @@ class AppContext:
     # Hot-path lookups, immutable once known: token digest -> run id, run name -> RunRef.
     token_cache: dict[str, int] = field(default_factory=dict)
     run_refs: dict[str, RunRef] = field(default_factory=dict)
+    # Requests in flight, told by the metrics middleware; background warm-up waits for quiet.
+    activity: RequestActivity = field(default_factory=RequestActivity)
     history: HistoryRecorder = field(init=False)
     sampler: Sampler = field(init=False)
 
@@ -52,6 +55,7 @@ class AppContext:
             self.run_refs,
             run_in_threadpool,
             prefill=self.settings.prompt_prefill,
+            activity=self.activity,
         )
 
     def outcomes_committed(

@@ -7,6 +7,8 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.domain.activity import RequestActivity
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -57,11 +59,13 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: counts and times requests by their route template."""
+    """Pure ASGI middleware: counts and times requests by their route template, and tells
+    ``activity`` when requests start and finish (background warm-up waits for quiet)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, activity: RequestActivity) -> None:
         self.app = app
         self.metrics = metrics
+        self.activity = activity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,6 +73,7 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        self.activity.started()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -79,6 +84,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            self.activity.finished()
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")

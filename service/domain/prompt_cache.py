@@ -14,7 +14,8 @@ Cold draws: a draw of problems never served before reads their texts from the da
 random rows touching ~512 pages (milliseconds of page faults on a large table). So when a
 process first uses a dataset, prefill() reads its texts in id order in the background (a
 sequential scan, ~20x cheaper per row), up to PREFILL_SHARE of the budget, and later draws
-find them in memory.
+find them in memory. The service runs each chunk only while no request is in flight
+(domain/activity.py): the scan holds the GIL, and beside requests it slowed them down.
 
 Memory: entries are charged their approximate size and the oldest are evicted first once
 ``max_bytes`` is reached (insertion order; cheap, and good enough for a frontier that moves).
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -38,6 +39,10 @@ _ENTRY_OVERHEAD = 250
 # prefill() stops here, leaving room for what draws bring in (it never evicts).
 PREFILL_SHARE = 0.8
 PREFILL_CHUNK = 2000
+
+
+def _brief_pause() -> None:
+    time.sleep(0.001)
 
 
 def _cost(text: Text) -> int:
@@ -110,16 +115,19 @@ class PromptCache:
         self.hits += len(found)
         return Lookup(found, missing)
 
-    def prefill(self, session: Session, dataset_id: int, pause_s: float = 0.001) -> int:
+    def prefill(
+        self, session: Session, dataset_id: int, pace: Callable[[], None] = _brief_pause
+    ) -> int:
         """Read the dataset's texts in id order into the cache until PREFILL_SHARE of the
-        budget is used; returns how many were stored. For a background thread: it pauses
-        between chunks so request handling keeps the GIL most of the time, and stops when
-        the dataset is invalidated meanwhile."""
+        budget is used; returns how many were stored. For a background thread: ``pace()``
+        runs before each chunk (the service waits there until no request is in flight), and
+        it stops when the dataset is invalidated meanwhile."""
         if self.max_bytes <= 0:
             return 0
         entry = self._fresh_entry(session, dataset_id)
         generation, after, stored = entry.generation, 0, 0
         while self.nbytes < PREFILL_SHARE * self.max_bytes and entry.generation == generation:
+            pace()
             fetched = dataset_store.problem_texts_after(session, dataset_id, after, PREFILL_CHUNK)
             session.rollback()  # end the read transaction: no snapshot held between chunks
             if not fetched:
@@ -127,7 +135,6 @@ class PromptCache:
             after = max(fetched)
             stored += len(fetched)
             self._store(entry, generation, fetched, evict=False)
-            time.sleep(pause_s)
         return stored
 
     def invalidate(self, dataset_id: int) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from service.curriculum import draws
 from service.db import UnitOfWork
 from service.domain import claims, runs
+from service.domain.activity import RequestActivity
 from service.domain.curriculum import batch_columns, batch_items, columns_of, draw_or_conflict
 from service.domain.index_registry import IndexRegistry, RunIndex
 from service.domain.prompt_cache import Lookup, PromptCache
@@ -29,6 +30,8 @@ log = logging.getLogger("paced")
 # starlette's run_in_threadpool, injected so the domain does not import the web framework.
 Offload = Callable[..., Awaitable[Any]]
 Transaction = Callable[[], AbstractContextManager[UnitOfWork]]
+# The prompt-cache prefill reads a chunk only after this long without a request in flight.
+PREFILL_IDLE_GAP_S = 0.05
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Sampler:
         offload: Offload,
         *,
         prefill: bool = True,
+        activity: RequestActivity | None = None,
     ) -> None:
         self._registry = registry
         self._prompts = prompts
@@ -68,6 +72,7 @@ class Sampler:
         self._run_refs = run_refs
         self._offload = offload
         self._prefill = prefill
+        self._activity = activity or RequestActivity()
         self._prefilled: set[int] = set()
         self._prefill_guard = threading.Lock()
 
@@ -125,10 +130,13 @@ class Sampler:
     def _run_prefill(self, dataset_id: int) -> None:
         try:
             with self._transaction() as uow:
-                stored = self._prompts.prefill(uow.session, dataset_id)
+                stored = self._prompts.prefill(uow.session, dataset_id, self._wait_for_quiet)
             log.info("prompt cache: %d texts of dataset %d prefilled", stored, dataset_id)
         except Exception:  # only a warm-up: draws read what they miss themselves
             log.warning("prompt cache prefill of dataset %d failed", dataset_id, exc_info=True)
+
+    def _wait_for_quiet(self) -> None:
+        self._activity.wait_idle(PREFILL_IDLE_GAP_S)
 
     def _read_texts(self, pending: PendingBatch) -> None:
         with self._transaction() as uow:

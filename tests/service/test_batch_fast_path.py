@@ -179,3 +179,20 @@ def test_first_use_prefills_the_prompt_cache_so_new_draws_read_nothing(database_
         plain_misses = plain.app.state.ctx.prompts.misses
         assert [draw(plain, s, size=64, mode="uniform") for s in range(1, 6)] == batches
         assert plain.app.state.ctx.prompts.misses > plain_misses  # without: read on demand
+
+
+def test_prefill_waits_while_a_request_is_in_flight(database_url):
+    """The prefill holds the GIL while it scans; it must not run beside requests (it doubled
+    a back-to-back client's latency), only in the gaps between them."""
+    with make_client(database_url, sync_interval_s=60) as client:
+        seed(client)
+        ctx = client.app.state.ctx
+        ctx.activity.started()  # a long request, still in flight
+        draw(client, 0, size=1)  # first use: starts the prefill, which has to wait
+        time.sleep(0.5)
+        assert len(ctx.prompts) == 1  # only the drawn problem's text
+        ctx.activity.finished()
+        deadline = time.monotonic() + 10
+        while len(ctx.prompts) < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(ctx.prompts) == 200  # then it warms the whole dataset
