@@ -67,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from service import migrate
     from service.app import create_app
+    from service.heap import freeze_startup_heap
 
     migrate.upgrade(settings.database_url)
     if args.workers > 1:
@@ -74,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         return workers.serve(args.workers, args.host, args.port, overrides, args.graceful_timeout)
     app = create_app(settings)
+    freeze_startup_heap()
     uvicorn.run(
         app,
         host=args.host,

@@ -30,12 +30,15 @@ def _worker(host: str, port: int, overrides: dict[str, Any], graceful_timeout: f
     import uvicorn
 
     from service.app import create_app
+    from service.heap import freeze_startup_heap
     from service.settings import Settings
 
     settings = Settings(**overrides)
     sock = reuseport_socket(host, port)
+    app = create_app(settings)
+    freeze_startup_heap()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_level=settings.log_level,
         # uvicorn annotates int, but hands the value to asyncio.wait_for: seconds, any float.
         timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]
