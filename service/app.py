@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,7 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             check_interval_s=settings.sync_interval_s,
         ),
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        ctx.sampler.close()  # a prompt-cache prefill stops before its next chunk
+
     app = FastAPI(
+        lifespan=lifespan,
         title="paced",
         version=__version__,
         description="PACED curriculum service: pass-rate-weighted batches for distillation.",

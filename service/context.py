@@ -59,13 +59,18 @@ class AppContext:
         )
 
     def outcomes_committed(
-        self, run_id: int, version: int | None = None, rows: list[np.ndarray] | None = None
+        self,
+        run_id: int,
+        version: int | None = None,
+        rows: list[np.ndarray] | None = None,
+        step: int | None = None,
     ) -> None:
         """After an outcomes request commits: this process's index applies the merged rows,
-        and the run's history records a snapshot when one is due."""
+        and the run's history records a snapshot when one is due (``step``: the run's step
+        after that commit)."""
         self.registry.refresh(run_id, version, rows)
         try:
-            self.history.record(run_id)
+            self.history.record(run_id, step)
         except Exception:  # the outcomes are committed: a lost snapshot must not fail them
             log.exception("could not record a history snapshot for run %s", run_id)
 

@@ -10,6 +10,7 @@ would without it.
 
 from __future__ import annotations
 
+import threading
 import time
 
 
@@ -32,7 +33,10 @@ class RequestActivity:
     def idle_for(self, gap_s: float) -> bool:
         return self.in_flight == 0 and time.monotonic() - self.last_done >= gap_s
 
-    def wait_idle(self, gap_s: float) -> None:
-        """Block (a background thread) until no request has been in flight for ``gap_s``."""
+    def wait_idle(self, gap_s: float, stop: threading.Event) -> bool:
+        """Block (a background thread) until no request has been in flight for ``gap_s``;
+        False when ``stop`` is set first (the app is shutting down)."""
         while not self.idle_for(gap_s):
-            time.sleep(gap_s / 2)
+            if stop.wait(gap_s / 2):
+                return False
+        return not stop.is_set()

@@ -99,24 +99,37 @@ class HistoryRecorder:
         self._run_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def record(self, run_id: int, *, force: bool = False) -> bool:
-        """Record a snapshot if due (or forced); returns whether one was written."""
+    def record(self, run_id: int, step: int | None = None, *, force: bool = False) -> bool:
+        """Record a snapshot if due (or forced); returns whether one was written.
+
+        ``step``: the run's step right after the caller's commit (the ingest knows it). With
+        it, and the run's index already in memory (IndexRegistry.refresh has just applied
+        that commit), nothing is read from the database: the due check and the snapshot come
+        from memory, and only the write is a transaction (the read cost as much as the
+        write, on every post)."""
         with self._locks_guard:
             lock = self._run_locks.setdefault(run_id, threading.Lock())
         # Serialised per run so an older state never overwrites a newer one of the same step.
         with lock:
-            with self._transaction() as uow:
-                run = run_store.get_by_id(uow.session, run_id)
-                if run is None:
-                    return False
-                step = run.max_step if run.max_step is not None else 0
+            entry = self._registry.loaded(run_id) if step is not None else None
+            if step is not None and entry is not None:
                 now = time.monotonic()
-                last = self._last.get(run_id)
-                if not force and last and last[0] == step and now - last[1] < self.min_interval_s:
+                if not force and not self._due(run_id, step, now):
                     return False
-                entry = self._registry.get(uow.session, run)
                 with entry.lock:
                     values = snapshot(entry.index)
+            else:
+                with self._transaction() as uow:
+                    run = run_store.get_by_id(uow.session, run_id)
+                    if run is None:
+                        return False
+                    step = run.max_step if run.max_step is not None else 0
+                    now = time.monotonic()
+                    if not force and not self._due(run_id, step, now):
+                        return False
+                    entry = self._registry.get(uow.session, run)
+                    with entry.lock:
+                        values = snapshot(entry.index)
             # The write in a transaction of its own: a SQLite reader that starts writing fails
             # if another writer committed meanwhile; a fresh transaction just waits its turn.
             with self._transaction() as uow:
@@ -125,6 +138,11 @@ class HistoryRecorder:
                 store.delete_ids(uow.session, ids_to_thin(in_order, self.max_points))
             self._last[run_id] = (step, now)
             return True
+
+    def _due(self, run_id: int, step: int, now: float) -> bool:
+        """A snapshot is due when the step moved or min_interval_s passed since the last."""
+        last = self._last.get(run_id)
+        return not (last and last[0] == step and now - last[1] < self.min_interval_s)
 
 
 # ---- reading ----------------------------------------------------------------------------

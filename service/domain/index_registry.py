@@ -71,6 +71,11 @@ class IndexRegistry:
         entry = self._indexes.get(run_id)
         return None if entry is None or self._needs_sync(entry) else entry
 
+    def loaded(self, run_id: int) -> RunIndex | None:
+        """The run's index if this process has built it, however fresh (no database access;
+        right after refresh() it holds this process's own commit)."""
+        return self._indexes.get(run_id)
+
     def _needs_sync(self, entry: RunIndex) -> bool:
         """THE freshness policy, for get() and fresh() alike: an index is served as it is
         until sync_interval_s has passed since its last sync (0: synced before every use);

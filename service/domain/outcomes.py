@@ -72,7 +72,7 @@ def ingest(
     run: Run,
     outcomes: Sequence[Mapping[str, Any]],
     idempotency_key: str | None,
-    on_committed: Callable[[int, int, list[np.ndarray]], None],
+    on_committed: Callable[[int, int, list[np.ndarray], int], None],
 ) -> dict[str, Any]:
     session = uow.session
     digest = body_hash(outcomes)
@@ -127,5 +127,5 @@ def ingest(
     if idempotency_key is not None:
         stats_store.insert_idempotency(session, run.id, idempotency_key, digest, response)
     # The merged rows let this process's index apply its own write without re-reading it.
-    uow.after_commit(lambda: on_committed(run.id, version, merged))
+    uow.after_commit(lambda: on_committed(run.id, version, merged, current_step))
     return response

@@ -41,8 +41,9 @@ PREFILL_SHARE = 0.8
 PREFILL_CHUNK = 2000
 
 
-def _brief_pause() -> None:
+def _brief_pause() -> bool:
     time.sleep(0.001)
+    return True
 
 
 def _cost(text: Text) -> int:
@@ -116,18 +117,21 @@ class PromptCache:
         return Lookup(found, missing)
 
     def prefill(
-        self, session: Session, dataset_id: int, pace: Callable[[], None] = _brief_pause
+        self, session: Session, dataset_id: int, pace: Callable[[], bool] = _brief_pause
     ) -> int:
         """Read the dataset's texts in id order into the cache until PREFILL_SHARE of the
         budget is used; returns how many were stored. For a background thread: ``pace()``
-        runs before each chunk (the service waits there until no request is in flight), and
-        it stops when the dataset is invalidated meanwhile."""
+        runs before each chunk, with no transaction open (the service waits there until no
+        request is in flight), and stops the prefill by returning False; it also stops when
+        the dataset is invalidated meanwhile."""
         if self.max_bytes <= 0:
             return 0
         entry = self._fresh_entry(session, dataset_id)
+        session.rollback()  # no transaction held while pace() waits
         generation, after, stored = entry.generation, 0, 0
         while self.nbytes < PREFILL_SHARE * self.max_bytes and entry.generation == generation:
-            pace()
+            if not pace():
+                break
             fetched = dataset_store.problem_texts_after(session, dataset_id, after, PREFILL_CHUNK)
             session.rollback()  # end the read transaction: no snapshot held between chunks
             if not fetched:

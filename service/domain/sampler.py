@@ -73,6 +73,7 @@ class Sampler:
         self._offload = offload
         self._prefill = prefill
         self._activity = activity or RequestActivity()
+        self._closed = threading.Event()
         self._prefilled: set[int] = set()
         self._prefill_guard = threading.Lock()
 
@@ -119,7 +120,7 @@ class Sampler:
         """First use of a dataset in this process: warm the prompt cache in the background
         (PromptCache.prefill), so draws of problems never served before find their texts."""
         with self._prefill_guard:
-            if not self._prefill or dataset_id in self._prefilled:
+            if not self._prefill or dataset_id in self._prefilled or self._closed.is_set():
                 return
             self._prefilled.add(dataset_id)
         thread = threading.Thread(
@@ -135,8 +136,12 @@ class Sampler:
         except Exception:  # only a warm-up: draws read what they miss themselves
             log.warning("prompt cache prefill of dataset %d failed", dataset_id, exc_info=True)
 
-    def _wait_for_quiet(self) -> None:
-        self._activity.wait_idle(PREFILL_IDLE_GAP_S)
+    def _wait_for_quiet(self) -> bool:
+        return self._activity.wait_idle(PREFILL_IDLE_GAP_S, self._closed)
+
+    def close(self) -> None:
+        """Stop background work (a prefill stops before its next chunk)."""
+        self._closed.set()
 
     def _read_texts(self, pending: PendingBatch) -> None:
         with self._transaction() as uow:
