@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from service.curriculum.estimators import Estimator, zones
-from service.curriculum.summaries import difficulty_report, rollout_queue_slots
+from service.curriculum.summaries import RunningTotals, difficulty_report, rollout_queue_slots
 from service.curriculum.sumtree import SumTree
 
 BLOCK_SHIFT = 6  # seen counts are kept per block of 2**6 = 64 slots
@@ -82,6 +82,7 @@ class SamplingIndex:
         self._tree = SumTree.from_leaves(np.full(n, unseen_w))
         self._n_positive = n if unseen_w > 0 else 0
         self._seen = SumTree(self._n_blocks(n))
+        self._totals = RunningTotals.of(self._attempts, self._successes, self._tree.leaves[:n])
 
     @staticmethod
     def _n_blocks(n: int) -> int:
@@ -108,6 +109,7 @@ class SamplingIndex:
         weights = estimator.weights(index._attempts, index._successes)
         index._tree = SumTree.from_leaves(weights)
         index._n_positive = int(np.count_nonzero(weights > 0))
+        index._totals = RunningTotals.of(index._attempts, index._successes, weights)
         seen_slots = np.flatnonzero(index._attempts > 0)
         counts = np.bincount(seen_slots >> BLOCK_SHIFT, minlength=cls._n_blocks(n))
         index._seen = SumTree.from_leaves(counts.astype(np.float64))
@@ -166,6 +168,8 @@ class SamplingIndex:
         if unseen_w > 0:
             self._tree.update(np.arange(start, n), unseen_w)
             self._n_positive += len(new_ids)
+        fresh = np.zeros(len(new_ids))
+        self._totals.add(fresh, fresh, np.full(len(new_ids), unseen_w))
 
     def set_stats(
         self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray, last_step: np.ndarray
@@ -184,12 +188,15 @@ class SamplingIndex:
             np.broadcast_to(np.asarray(successes, dtype=np.float64), (n,)),
             np.broadcast_to(np.asarray(last_step, dtype=np.int64), (n,)),
         )
+        old_weights = self._tree.leaves[slots]  # fancy indexing: copies
+        self._totals.remove(self._attempts[slots], self._successes[slots], old_weights)
         was_seen = self._attempts[slots] > 0
-        was_positive = self._tree.leaves[slots] > 0
+        was_positive = old_weights > 0
         self._attempts[slots] = att
         self._successes[slots] = succ
         self._last_step[slots] = step
         weights = self.estimator.weights(att, succ)
+        self._totals.add(att, succ, weights)
         self._n_positive += int(np.count_nonzero(weights > 0)) - int(np.count_nonzero(was_positive))
         self._tree.update(slots, weights)
         delta = (att > 0).astype(np.int64) - was_seen
@@ -378,6 +385,11 @@ class SamplingIndex:
             self._n_eligible_uniform(),
             bins,
         )
+
+    def summary(self) -> dict[str, Any]:
+        """What difficulty() reports but the histogram, plus the mean pass rate of seen
+        problems, in O(1) from running totals (a history snapshot after every step)."""
+        return self._totals.summary(self.total_weight, self._n_eligible_uniform())
 
     def rollout_queue(
         self, limit: int, current_step: int, stale_after: int

@@ -1,11 +1,16 @@
-"""Run-level summaries over the index arrays: difficulty report and rollout queue.
+"""Run-level summaries over the index arrays: difficulty report, rollout queue, and the
+running totals a history snapshot reads.
 
-These are O(N) numpy passes (no Python loop over problems); they serve occasional
-inspection and scheduling calls, not the per-batch hot path.
+The report and the queue are O(N) numpy passes (no Python loop over problems); they serve
+occasional inspection and scheduling calls, not the per-batch hot path. RunningTotals keeps
+what a history snapshot needs up to date per touched problem instead: a snapshot is taken
+after every outcomes post that moves the step, and an O(N) pass there cost 14.5 ms per post
+at N=1e6.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,6 +45,66 @@ def difficulty_report(
         "mean_weight": total / n_eligible if n_eligible > 0 else 0.0,
         "effective_problems": effective,
     }
+
+
+def _w_log_w(weights: np.ndarray) -> float:
+    positive = weights[weights > 0]
+    return float(np.sum(positive * np.log(positive)))
+
+
+def _rates(attempts: np.ndarray, successes: np.ndarray) -> np.ndarray:
+    seen = attempts > 0
+    rates: np.ndarray = np.clip(successes[seen] / attempts[seen], 0.0, 1.0)
+    return rates
+
+
+@dataclass
+class RunningTotals:
+    """Zone counts, the seen problems' pass rates summed, and sum of w log w over positive
+    weights: with the total weight (the sum tree's root) they give the zones, mean pass rate
+    and effective number of problems of difficulty_report in O(1), since
+    exp(-sum q log q) with q = w / W is exp(log W - sum(w log w) / W).
+
+    add() and remove() take the touched problems' stats; the floats drift by rounding only
+    (about 1e-16 of the summed magnitude per update)."""
+
+    zone_counts: np.ndarray
+    n_seen: int = 0
+    sum_rates: float = 0.0
+    sum_w_log_w: float = 0.0
+
+    @classmethod
+    def of(cls, attempts: np.ndarray, successes: np.ndarray, weights: np.ndarray) -> RunningTotals:
+        totals = cls(np.zeros(len(ZONE_NAMES), dtype=np.int64))
+        totals.add(attempts, successes, weights)
+        return totals
+
+    def add(
+        self, attempts: np.ndarray, successes: np.ndarray, weights: np.ndarray, sign: int = 1
+    ) -> None:
+        self.zone_counts += sign * np.bincount(
+            zones(attempts, successes), minlength=len(ZONE_NAMES)
+        )
+        rates = _rates(attempts, successes)
+        self.n_seen += sign * len(rates)
+        self.sum_rates += sign * float(rates.sum())
+        self.sum_w_log_w += sign * _w_log_w(weights)
+
+    def remove(self, attempts: np.ndarray, successes: np.ndarray, weights: np.ndarray) -> None:
+        self.add(attempts, successes, weights, sign=-1)
+
+    def summary(self, total_weight: float, n_eligible: int) -> dict[str, Any]:
+        """zones, mean_pass_rate, mean_weight and effective_problems, as difficulty_report
+        and a history snapshot define them."""
+        effective = 0.0
+        if total_weight > 0:
+            effective = float(np.exp(np.log(total_weight) - self.sum_w_log_w / total_weight))
+        return {
+            "zones": {name: int(c) for name, c in zip(ZONE_NAMES, self.zone_counts, strict=True)},
+            "mean_pass_rate": self.sum_rates / self.n_seen if self.n_seen else None,
+            "mean_weight": total_weight / n_eligible if n_eligible > 0 else 0.0,
+            "effective_problems": effective,
+        }
 
 
 def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:

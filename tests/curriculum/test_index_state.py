@@ -141,3 +141,66 @@ def test_rollout_queue_orders_unseen_then_stale_then_uncertain():
     assert queue[4:] == [(105, "uncertain"), (107, "uncertain"), (109, "uncertain")]
     assert len(index.rollout_queue(limit=3, current_step=10, stale_after=5)) == 3
     assert index.rollout_queue(limit=0, current_step=10, stale_after=5) == []
+
+
+def recomputed_summary(index: SamplingIndex) -> dict:
+    """What summary() must equal: the O(N) difficulty report and mean pass rate."""
+    report = index.difficulty(bins=1)
+    arrays = index.arrays()
+    seen = arrays.attempts > 0
+    rates = np.clip(arrays.successes[seen] / arrays.attempts[seen], 0.0, 1.0)
+    return {
+        "zones": report["zones"],
+        "mean_pass_rate": float(rates.mean()) if seen.any() else None,
+        "mean_weight": report["mean_weight"],
+        "effective_problems": report["effective_problems"],
+    }
+
+
+def assert_summary_matches(index: SamplingIndex) -> None:
+    fast, slow = index.summary(), recomputed_summary(index)
+    assert fast["zones"] == slow["zones"]
+    if slow["mean_pass_rate"] is None:
+        assert fast["mean_pass_rate"] is None
+    else:
+        assert fast["mean_pass_rate"] == pytest.approx(slow["mean_pass_rate"], rel=1e-9, abs=1e-12)
+    assert fast["mean_weight"] == pytest.approx(slow["mean_weight"], rel=1e-9, abs=1e-12)
+    assert fast["effective_problems"] == pytest.approx(
+        slow["effective_problems"], rel=1e-9, abs=1e-9
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 200),
+    batches=st.lists(st.lists(row, min_size=1, max_size=30), min_size=1, max_size=6),
+    grow=st.integers(0, 40),
+    posterior=st.booleans(),
+    half_counts=st.booleans(),
+)
+def test_running_summary_equals_the_full_pass_after_any_updates(
+    n, batches, grow, posterior, half_counts
+):
+    """The O(1) snapshot summary (running totals) stays equal to an O(N) recomputation
+    through updates, resets to unseen, duplicates, growth and fractional (decayed) counts."""
+    est = POSTERIOR if posterior else EMPIRICAL
+    ids = np.arange(n, dtype=np.int64) * 5 + 11
+    index = SamplingIndex(ids, est)
+    assert_summary_matches(index)
+    scale = 0.37 if half_counts else 1.0
+    for i, batch in enumerate(batches):
+        rows = [(int(ids[j % n]), a * scale, min(k, a) * scale, t) for j, a, k, t in batch]
+        index.set_stats(*(np.array(col) for col in zip(*rows, strict=True)))
+        assert_summary_matches(index)
+        if i == 0 and grow:
+            index.add_problems(ids[-1] + 1 + np.arange(grow))
+            assert_summary_matches(index)
+    built = SamplingIndex.build(
+        index.problem_ids,
+        est,
+        index.arrays().ids,
+        index.arrays().attempts.copy(),
+        index.arrays().successes.copy(),
+        index.arrays().last_step.astype(np.int64),
+    )
+    assert_summary_matches(built)
