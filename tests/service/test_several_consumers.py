@@ -90,9 +90,11 @@ def test_rollout_queue_claims_are_disjoint_until_graded(client, one_frontier):
 
 
 def test_a_lease_expires(client, one_frontier):
-    first = queue(client, limit=3, claimer="a", lease_s=0.3)
-    assert not set(queue(client, limit=3, claimer="b", lease_s=0.3)) & set(first)
-    time.sleep(0.35)
+    # Leases long enough that b's claim lands within a's even on a loaded CI machine (0.3 s
+    # was not: one request there took longer).
+    first = queue(client, limit=3, claimer="a", lease_s=1.5)
+    assert not set(queue(client, limit=3, claimer="b", lease_s=1.5)) & set(first)
+    time.sleep(1.55)
     assert set(first) <= set(queue(client, limit=10, claimer="b"))
 
 
