@@ -39,15 +39,6 @@ log = logging.getLogger("paced.history")
 # ---- reading the index ------------------------------------------------------------------
 
 
-def mean_pass_rate(arrays: IndexArrays) -> float | None:
-    """Mean of k/n over problems with attempts; None when none has any."""
-    seen = arrays.attempts > 0
-    if not np.any(seen):
-        return None
-    rates = np.clip(arrays.successes[seen] / arrays.attempts[seen], 0.0, 1.0)
-    return float(rates.mean())
-
-
 def snapshot(index: SamplingIndex) -> dict[str, Any]:
     """Zone counts, mean pass rate, mean weight and effective problems right now (O(1):
     the index keeps running totals)."""
@@ -210,7 +201,7 @@ def overview(
         mastered = _problem_rows(
             arrays, _top_slots(arrays.last_step.astype(np.int64), zone == ZONE_MASTERED, top)
         )
-        mean_p = mean_pass_rate(arrays)
+        mean_p = index.summary()["mean_pass_rate"]
     texts = dataset_store.problems_by_ids(uow.session, [row["id"] for row in frontier + mastered])
     for row in frontier + mastered:
         external_id, prompt, answer = texts.get(row.pop("id"), ("?", "", None))

@@ -15,7 +15,7 @@ import numpy as np
 from service.db import UnitOfWork
 from service.domain import curriculum
 from service.domain import runs as run_service
-from service.domain.history import history_point, mean_pass_rate
+from service.domain.history import history_point
 from service.domain.index_registry import IndexRegistry
 from service.domain.previews import text_fields
 from service.errors import InvalidQuery, NotFound
@@ -138,7 +138,7 @@ def compare(
                 {
                     "run": run_service.run_view(run, dataset_name),
                     "difficulty": index.difficulty(bins),
-                    "mean_pass_rate": mean_pass_rate(current),
+                    "mean_pass_rate": index.summary()["mean_pass_rate"],
                     "history": histories[run.id],
                 }
             )
