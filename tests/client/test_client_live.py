@@ -17,7 +17,7 @@ from tests.client.client_fakes import NO_WAIT
 from trainer_client.async_client import AsyncPacedClient
 from trainer_client.client import PacedClient
 from trainer_client.errors import Conflict, NotFound, ValidationFailed
-from trainer_client.trainer.local_service import local_service
+from trainer_client.local.service import local_service
 
 DATASET = "arith-live"
 PROBLEM_IDS = [f"p{i:02d}" for i in range(30)] + ["set/7"]

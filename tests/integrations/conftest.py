@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from trainer_client.trainer.local_service import local_service
+from trainer_client.local.service import local_service
 
 # No test here may reach a model hub: the models and tokenizers are built in-process.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

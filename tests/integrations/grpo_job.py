@@ -18,9 +18,9 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from trainer_client.client import PacedClient
-from trainer_client.integrations import toy
 from trainer_client.integrations.draws import distributed_rank
 from trainer_client.integrations.trl import PacedCurriculum
+from trainer_client.tasks import toy
 
 PER_DEVICE_BATCH = 8
 NUM_GENERATIONS = 4

@@ -11,9 +11,9 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from tests.integrations import grpo_job
 from trainer_client.client import PacedClient
-from trainer_client.integrations import toy
 from trainer_client.integrations.prime_rl import PacedTaskSampler
 from trainer_client.integrations.stateful import PacedStatefulSampler
+from trainer_client.tasks import toy
 
 DRAW = 4  # problems per PACED draw
 LOADER_BATCH = 2  # so a checkpoint can fall in the middle of a draw

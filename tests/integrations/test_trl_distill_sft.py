@@ -9,9 +9,9 @@ from trl import DistillationConfig, DistillationTrainer, SFTConfig, SFTTrainer
 
 from tests.integrations import grpo_job
 from trainer_client.client import PacedClient
-from trainer_client.integrations import toy
 from trainer_client.integrations.trl import PacedCurriculum, PacedDistillationTrainer
 from trainer_client.integrations.trl_distillation import _row
+from trainer_client.tasks import toy
 
 # TRL's own loss, as the override's parent computes it.
 DistillationTrainer_compute_loss = DistillationTrainer._compute_loss

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integrations import grpo_job
 from trainer_client.client import PacedClient
-from trainer_client.integrations import toy
+from trainer_client.tasks import toy
 
 STEPS = 3
 GENERATION_BATCH = grpo_job.PER_DEVICE_BATCH  # one process, steps_per_generation = 1

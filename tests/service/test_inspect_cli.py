@@ -30,7 +30,7 @@ def server(database_url: str, tmp_path: Path):
 
 def paced(url: str, *args: str, token: str | None = ADMIN) -> subprocess.CompletedProcess:
     env = child_environment({}, inherit_settings=False)
-    command = [sys.executable, "-m", "trainer_client.cli", *args, "--url", url]
+    command = [sys.executable, "-m", "trainer_client.cli.main", *args, "--url", url]
     if token:
         command += ["--token", token]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -142,7 +142,7 @@ def test_the_service_never_imports_the_client():
     ]
     assert offenders == []
     probe = (
-        "import sys; from trainer_client.cli import build_parser; build_parser(); "
+        "import sys; from trainer_client.cli.main import build_parser; build_parser(); "
         "print('torch' in sys.modules, 'service.app' in sys.modules)"
     )
     env = child_environment({}, inherit_settings=False)

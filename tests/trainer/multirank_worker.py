@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from trainer_client.client import PacedClient
+from trainer_client.tasks.arithmetic.bundle import load_task_bundle
 from trainer_client.trainer.config import TrainConfig
 from trainer_client.trainer.loop import train
 from trainer_client.trainer.ranks import process_group
-from trainer_client.trainer.task_bundle import load_task_bundle
 
 
 def main(argv: list[str]) -> int:

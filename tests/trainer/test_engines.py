@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from trainer_client.engines import Completion, RolloutEngine, TransformersEngine  # noqa: E402
+from trainer_client.trainer.engines import Completion, RolloutEngine, TransformersEngine  # noqa: E402
 
 CHARS = list("0123456789+-=? abcdefghijklmnopqrstuvwxyz")
 SPECIALS = ["<pad>", "<eos>"]

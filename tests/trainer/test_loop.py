@@ -16,14 +16,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from trainer_client.client import PacedClient  # noqa: E402
-from trainer_client.task.evaluation import evaluate  # noqa: E402
-from trainer_client.task.models import ModelShape, build_model  # noqa: E402
-from trainer_client.task.problems import make_problems  # noqa: E402
-from trainer_client.task.tokenizer import build_tokenizer  # noqa: E402
-from trainer_client.task.training import train_supervised  # noqa: E402
+from trainer_client.local.service import local_service  # noqa: E402
+from trainer_client.tasks.arithmetic.evaluation import evaluate  # noqa: E402
+from trainer_client.tasks.arithmetic.models import ModelShape, build_model  # noqa: E402
+from trainer_client.tasks.arithmetic.problems import make_problems  # noqa: E402
+from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer  # noqa: E402
+from trainer_client.tasks.arithmetic.training import train_supervised  # noqa: E402
 from trainer_client.trainer.bundle import TaskBundle  # noqa: E402
 from trainer_client.trainer.config import TrainConfig  # noqa: E402
-from trainer_client.trainer.local_service import local_service  # noqa: E402
 from trainer_client.trainer.loop import train  # noqa: E402
 from trainer_client.trainer.metrics import MetricsLog  # noqa: E402
 from trainer_client.trainer.seeds import derive_seed  # noqa: E402

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer_client.losses import (  # noqa: E402
+from trainer_client.trainer.losses import (  # noqa: E402
     TwoStageSchedule,
     adaptive_kl,
     akl_mix_weights,

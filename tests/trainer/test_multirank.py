@@ -26,12 +26,12 @@ from transformers import AutoModelForCausalLM  # noqa: E402
 
 from tests.trainer.multirank_worker import main as run_worker  # noqa: E402
 from trainer_client.client import PacedClient  # noqa: E402
-from trainer_client.task.models import ModelShape, build_model  # noqa: E402
-from trainer_client.task.problems import make_problems, write_jsonl  # noqa: E402
-from trainer_client.task.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
-from trainer_client.task.training import encode_example, train_supervised  # noqa: E402
+from trainer_client.local.service import local_service  # noqa: E402
+from trainer_client.tasks.arithmetic.models import ModelShape, build_model  # noqa: E402
+from trainer_client.tasks.arithmetic.problems import make_problems, write_jsonl  # noqa: E402
+from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
+from trainer_client.tasks.arithmetic.training import encode_example, train_supervised  # noqa: E402
 from trainer_client.trainer.config import TrainConfig  # noqa: E402
-from trainer_client.trainer.local_service import local_service  # noqa: E402
 from trainer_client.trainer.metrics import MetricsLog  # noqa: E402
 
 WORKER = Path(__file__).with_name("multirank_worker.py")

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from trainer_client.engines import Completion, RolloutEngine
-from trainer_client.engines.openai_engine import (
+from trainer_client.trainer.engines import Completion, RolloutEngine
+from trainer_client.trainer.engines.openai_engine import (
     ContextTooLong,
     ModelNotServed,
     OpenAIEngine,
@@ -187,8 +187,8 @@ def test_generate_inside_an_event_loop_points_to_agenerate():
 
 
 def test_server_sync_without_dev_mode_says_how_to_enable_it(tmp_path, monkeypatch):
-    import trainer_client.engines.openai_engine as module
-    from trainer_client.engines.vllm_checkpoint import ExportPlan
+    import trainer_client.trainer.engines.openai_engine as module
+    from trainer_client.trainer.engines.vllm_checkpoint import ExportPlan
 
     def handle(request):
         return httpx.Response(404, json={"detail": "Not Found"})

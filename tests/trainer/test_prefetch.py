@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from trainer_client.client import PacedClient
 from trainer_client.errors import ValidationFailed
-from trainer_client.trainer.local_service import local_service
+from trainer_client.local.service import local_service
 from trainer_client.trainer.prefetch import BatchPrefetcher, OutcomePoster
 from trainer_client.trainer.seeds import derive_seed
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainer_client.verifiers import (
+from trainer_client.trainer.verifiers import (
     ExactVerifier,
     MathVerifier,
     Verifier,

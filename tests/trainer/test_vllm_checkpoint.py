@@ -7,7 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from trainer_client.engines.vllm_checkpoint import (  # noqa: E402
+from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer  # noqa: E402
+from trainer_client.trainer.engines.vllm_checkpoint import (  # noqa: E402
     LM_HEAD_KEY,
     ExportPlan,
     export_for_vllm,
@@ -15,7 +16,6 @@ from trainer_client.engines.vllm_checkpoint import (  # noqa: E402
     load_tokenizer,
     tokenizer_dir,
 )
-from trainer_client.task.tokenizer import build_tokenizer  # noqa: E402
 
 
 def qwen2(hidden: int, heads: int, kv_heads: int, tied: bool = True):

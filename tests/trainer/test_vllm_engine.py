@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from trainer_client.engines.base import Completion
-from trainer_client.engines.sampling import repeat_to_k, samples_per_request, spaced_seeds
-from trainer_client.engines.vllm_engine import VLLM_MISSING, VLLMEngine
+from trainer_client.trainer.engines.base import Completion
+from trainer_client.trainer.engines.sampling import repeat_to_k, samples_per_request, spaced_seeds
+from trainer_client.trainer.engines.vllm_engine import VLLM_MISSING, VLLMEngine
 
 
 def test_missing_vllm_raises_a_clear_import_error(monkeypatch):

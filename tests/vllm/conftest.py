@@ -78,7 +78,7 @@ def greedy_reference(
     """transformers' greedy token ids, one prompt at a time (no padding effects). vLLM adds
     the tokenizer's special tokens to text prompts: pass add_special_tokens=True for a
     tokenizer that has some (the task's adds <bos>)."""
-    from trainer_client.engines.transformers_engine import TransformersEngine
+    from trainer_client.trainer.engines.transformers_engine import TransformersEngine
 
     engine = TransformersEngine(
         model, tokenizer, batch_size=1, add_special_tokens=add_special_tokens
@@ -90,8 +90,8 @@ def greedy_reference(
 def task_config(seed: int = 0):
     """The built-in task, cut down until it builds in well under a minute on 2 cores: the
     point here is the plumbing, not the student's skill."""
-    from trainer_client.task.config import quick_config
-    from trainer_client.task.models import ModelShape
+    from trainer_client.tasks.arithmetic.config import quick_config
+    from trainer_client.tasks.arithmetic.models import ModelShape
 
     return replace(
         quick_config(seed),
@@ -114,8 +114,8 @@ def task_config(seed: int = 0):
 
 @pytest.fixture(scope="package")
 def task(tmp_path_factory):
-    from trainer_client.task import prepare
-    from trainer_client.trainer.task_bundle import load_task_bundle
+    from trainer_client.tasks.arithmetic import prepare
+    from trainer_client.tasks.arithmetic.bundle import load_task_bundle
 
     directory = tmp_path_factory.mktemp("task")
     started = time.perf_counter()
@@ -127,7 +127,7 @@ def task(tmp_path_factory):
 def run_train_cli(argv: list[str], workdir, capsys, note: str = "") -> dict:
     """`paced train ARGV` in this process (inside the caller's service context); prints the
     command and its output, returns the run's summary.json."""
-    from trainer_client.cli import main
+    from trainer_client.cli.main import main
 
     started = time.perf_counter()
     assert main(argv) == 0

@@ -23,15 +23,15 @@ from tests.vllm.conftest import (
     task_config,
     torch,
 )
-from trainer_client.engines.openai_engine import (
+from trainer_client.local.service import local_service
+from trainer_client.local.vllm_server import vllm_server
+from trainer_client.trainer.engines.openai_engine import (
     ContextTooLong,
     ModelNotServed,
     OpenAIEngine,
     RolloutServerError,
     VLLMServerSync,
 )
-from trainer_client.engines.vllm_server import vllm_server
-from trainer_client.trainer.local_service import local_service
 
 pytestmark = pytest.mark.vllm
 
@@ -41,7 +41,7 @@ MAX_NEW = 10
 
 @pytest.fixture(scope="module")
 def server(task, tmp_path_factory):
-    from trainer_client.cli import main
+    from trainer_client.cli.main import main
 
     task_dir, _ = task
     export = tmp_path_factory.mktemp("export")
@@ -126,7 +126,7 @@ def served_requests(url: str) -> float:
 
 
 def test_paced_train_rolls_out_through_the_server(server, task, tmp_path, monkeypatch, capsys):
-    from trainer_client.task import pipeline
+    from trainer_client.tasks.arithmetic import pipeline
 
     task_dir, bundle = task
     # `--quick` must find the module's cut-down build instead of training the quick task.

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from tests.vllm.conftest import problems_rolled_out, run_train_cli, task_config
-from trainer_client.trainer.local_service import local_service
+from trainer_client.local.service import local_service
 
 pytestmark = pytest.mark.vllm
 
 
 def test_paced_train_rolls_out_with_in_process_vllm(task, tmp_path, monkeypatch, capsys):
-    from trainer_client.task import pipeline
+    from trainer_client.tasks.arithmetic import pipeline
 
     task_dir, bundle = task
     monkeypatch.setattr(pipeline, "quick_config", task_config)  # find the cut-down build

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tests.vllm.conftest import char_tokenizer, greedy_reference, tiny_qwen2
-from trainer_client.engines import Completion, RolloutEngine
-from trainer_client.engines.vllm_checkpoint import ExportPlan
+from trainer_client.trainer.engines import Completion, RolloutEngine
+from trainer_client.trainer.engines.vllm_checkpoint import ExportPlan
 
 pytestmark = pytest.mark.vllm
 
@@ -31,7 +31,7 @@ def models(tokenizer):
 
 @pytest.fixture(scope="module")
 def engine(models, tokenizer, tmp_path_factory):
-    from trainer_client.engines.vllm_engine import VLLMEngine
+    from trainer_client.trainer.engines.vllm_engine import VLLMEngine
 
     source = tmp_path_factory.mktemp("student")
     models["old"].save_pretrained(source)

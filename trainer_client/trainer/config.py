@@ -40,7 +40,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     # How a batch's loss is reduced: mean over response tokens, or over problems (each
     # problem's own token mean), so long responses do not dominate. Loss weights multiply
-    # each problem's loss; the normaliser never depends on them (trainer_client.losses).
+    # each problem's loss; the normaliser never depends on them (trainer_client.trainer.losses).
     loss_reduction: Reduction = "token"
     weight_decay: float = 0.0
     grad_clip: float = 1.0

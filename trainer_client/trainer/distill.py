@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainer_client.losses import distillation_loss
+from trainer_client.trainer.losses import distillation_loss
 
 
 @dataclass
@@ -69,7 +69,7 @@ def distill_loss(
     normalizer: float | None = None,
 ) -> torch.Tensor:
     """Weighted divergence of kind "fkl" | "rkl" | "akl" (grad flows to student); see
-    trainer_client.losses for the reductions and the normaliser."""
+    trainer_client.trainer.losses for the reductions and the normaliser."""
     with torch.no_grad():
         teacher_logits = _logits(teacher, batch)
     student_logits = _logits(student, batch)

@@ -17,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from trainer_client.client import PacedClient
-from trainer_client.engines.base import RolloutEngine
+from trainer_client.trainer.engines.base import RolloutEngine
 from trainer_client.trainer.seeds import derive_seed
 
 

@@ -34,12 +34,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from service.heap import startup_heap_frozen
 from trainer_client.client import PacedClient
-from trainer_client.engines.base import RolloutEngine
-from trainer_client.engines.transformers_engine import TransformersEngine
 from trainer_client.errors import NotFound
-from trainer_client.losses import TwoStageSchedule
+from trainer_client.heap import startup_heap_frozen
 from trainer_client.models import RolloutQueue
 from trainer_client.trainer.accounting import (
     ClientClock,
@@ -53,14 +50,17 @@ from trainer_client.trainer.bundle import TaskBundle
 from trainer_client.trainer.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from trainer_client.trainer.config import TrainConfig, lr_scale
 from trainer_client.trainer.distill import build_sequences, distill_loss
+from trainer_client.trainer.engines.base import RolloutEngine
+from trainer_client.trainer.engines.transformers_engine import TransformersEngine
 from trainer_client.trainer.estimate import estimate, post_outcomes
+from trainer_client.trainer.losses import TwoStageSchedule
 from trainer_client.trainer.metrics import MetricsLog, zone_counts
 from trainer_client.trainer.parallel import Student
 from trainer_client.trainer.prefetch import BatchPrefetcher
 from trainer_client.trainer.ranks import Ranks, process_group, select_device
 from trainer_client.trainer.seeds import derive_seed
 from trainer_client.trainer.teacher_cache import model_fingerprint, teacher_references
-from trainer_client.verifiers import make_verifier
+from trainer_client.trainer.verifiers import make_verifier
 
 # Generation room beyond the teacher's reference length, so a rambling student is graded
 # on what it wrote rather than cut off exactly at the reference's end.
@@ -451,7 +451,7 @@ class Trainer:
         else:
             start_step, state = 0, self.measure_before()
         # The models and references stay for the whole loop: full collections skip them
-        # (service/heap.py: each cost ~120 ms with torch loaded).
+        # (trainer_client/heap.py: each cost ~120 ms with torch loaded).
         with startup_heap_frozen():
             bar = tqdm(
                 range(start_step, config.steps),

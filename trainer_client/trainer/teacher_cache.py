@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from trainer_client.engines.base import RolloutEngine
+from trainer_client.trainer.engines.base import RolloutEngine
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
