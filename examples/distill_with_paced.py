@@ -21,9 +21,9 @@ from datasets import Dataset
 from trl import DistillationConfig
 
 from trainer_client.client import PacedClient
-from trainer_client.integrations import toy
 from trainer_client.integrations.trl import PacedCurriculum, PacedDistillationTrainer
-from trainer_client.trainer.local_service import local_service
+from trainer_client.local.service import local_service
+from trainer_client.tasks import toy
 
 
 def train(url: str, run: str, steps: int, seed: int, workdir: str) -> dict:

@@ -19,9 +19,9 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from trainer_client.client import PacedClient
-from trainer_client.integrations import toy
 from trainer_client.integrations.trl import PacedCurriculum
-from trainer_client.trainer.local_service import local_service
+from trainer_client.local.service import local_service
+from trainer_client.tasks import toy
 
 
 def upload(paced: PacedClient, run: str, rows: list[dict]) -> None:

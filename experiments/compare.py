@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _prepare_task(size, task_dir: Path) -> dict:
-    from trainer_client.task.pipeline import prepare
+    from trainer_client.tasks.arithmetic.pipeline import prepare
 
     started = time.perf_counter()
     artifacts = prepare(task_dir, seed=0, config=size.task)
@@ -76,7 +76,7 @@ def _prepare_task(size, task_dir: Path) -> dict:
 
 def _upload_pool(url: str, task_dir: Path) -> int:
     from trainer_client.client import PacedClient
-    from trainer_client.task.problems import read_jsonl
+    from trainer_client.tasks.arithmetic.problems import read_jsonl
 
     pool = read_jsonl(task_dir / "problems.jsonl")
     with PacedClient(url) as client:
@@ -137,11 +137,11 @@ def _jsonable(rows: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from trainer_client.trainer.local_service import local_service
+    from trainer_client.local.service import local_service
 
     # The task build's progress (teacher and student training take minutes), nothing chattier.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-    logging.getLogger("trainer_client.task").setLevel(logging.INFO)
+    logging.getLogger("trainer_client.tasks.arithmetic").setLevel(logging.INFO)
 
     started = time.perf_counter()
     size = QUICK if args.quick else FULL

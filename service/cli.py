@@ -1,8 +1,9 @@
 """The service's commands: ``serve`` and ``db upgrade``.
 
-``python -m service.cli`` runs them on their own; the ``paced`` command (trainer_client/cli.py)
-registers them next to the trainer and inspection commands. Each loads the service only when
-it runs, and nothing here imports the client: the service never depends on it.
+``python -m service.cli`` (or ``paced-server``) runs them on their own; the client's ``paced``
+command adds them through the ``paced.commands`` entry point (packaging/server/pyproject.toml)
+when the server is installed. Each loads the service only when it runs, and nothing here
+imports the client: the service never depends on it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A long-running process's garbage-collector setup: the server's, and the bundled trainer's.
+"""The server's garbage-collector setup (the trainer's twin is trainer_client/heap.py).
 
 A full collection walks every tracked object, and such a process's heap is mostly what it
 imported and built at start (modules, functions, classes, SQLAlchemy and pydantic machinery:
@@ -14,8 +14,6 @@ full collections then cost ~2 ms. Everything allocated later is still collected 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 def freeze_startup_heap() -> None:
@@ -23,14 +21,3 @@ def freeze_startup_heap() -> None:
     collect what start-up left behind, then exempt the survivors from future collections."""
     gc.collect()
     gc.freeze()
-
-
-@contextmanager
-def startup_heap_frozen() -> Iterator[None]:
-    """freeze_startup_heap() for the block only: what was frozen is collectable again after
-    it (a process that trains twice must not keep the first run's models for good)."""
-    freeze_startup_heap()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

@@ -7,12 +7,18 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+# An installed server carries its migrations inside the package (packaging/server); in a
+# checkout they are migrations/ at the repository root (where the Alembic CLI finds them too).
+MIGRATIONS = next(
+    path for path in (_PACKAGE / "_migrations", _PACKAGE.parent / "migrations") if path.is_dir()
+)
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
     config.attributes["database_url"] = database_url
     return config
 
