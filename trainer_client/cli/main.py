@@ -51,7 +51,6 @@ def _register_plugins(sub: argparse._SubParsersAction) -> None:
     for name in ("serve", "db"):
         if name not in sub.choices:
             missing = sub.add_parser(name, help="(needs the server: " + SERVER_INSTALL + ")")
-            missing.add_argument("rest", nargs=argparse.REMAINDER)
             missing.set_defaults(func=_server_missing)
 
 
@@ -74,7 +73,11 @@ def configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # A missing command's own flags are unknown here: it only names its install line.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.func is not _server_missing:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     configure_logging(args.verbose)
     return int(args.func(args))
 
