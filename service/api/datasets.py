@@ -10,7 +10,7 @@ from service.api.limits import check_items
 from service.api.responses import AUTH, BODY, DATABASE, errors
 from service.api.security import require_admin
 from service.context import AppContext
-from service.domain import datasets
+from service.domain import datasets, views
 
 router = APIRouter(
     prefix="/v1/datasets",
@@ -20,33 +20,37 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=schemas.DatasetList)
-def list_datasets(ctx: AppContext = Depends(get_ctx)):
+@router.get("", response_model=views.DatasetList)
+def list_datasets(ctx: AppContext = Depends(get_ctx)) -> views.DatasetList:
     with ctx.transaction() as uow:
-        return {"items": datasets.list_all(uow)}
+        return views.DatasetList(items=datasets.list_all(uow))
 
 
 @router.post(
     "",
-    response_model=schemas.DatasetOut,
+    response_model=views.DatasetOut,
     status_code=status.HTTP_201_CREATED,
     responses=errors(*BODY, 409),
 )
-def create_dataset(body: schemas.DatasetCreate, ctx: AppContext = Depends(get_ctx)):
+def create_dataset(
+    body: schemas.DatasetCreate, ctx: AppContext = Depends(get_ctx)
+) -> views.DatasetOut:
     with ctx.transaction() as uow:
         return datasets.create(uow, body.name, body.description)
 
 
-@router.get("/{dataset}", response_model=schemas.DatasetOut, responses=errors(404))
-def get_dataset(dataset: str, ctx: AppContext = Depends(get_ctx)):
+@router.get("/{dataset}", response_model=views.DatasetOut, responses=errors(404))
+def get_dataset(dataset: str, ctx: AppContext = Depends(get_ctx)) -> views.DatasetOut:
     with ctx.transaction() as uow:
         return datasets.get(uow, dataset)
 
 
 @router.post(
-    "/{dataset}/problems", response_model=schemas.ProblemsUpserted, responses=errors(*BODY, 404)
+    "/{dataset}/problems", response_model=views.ProblemsUpserted, responses=errors(*BODY, 404)
 )
-def upsert_problems(dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)):
+def upsert_problems(
+    dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)
+) -> views.ProblemsUpserted:
     check_items(ctx.settings, "problems", len(body.problems))
     rows = body.model_dump()["problems"]  # one call: per-item dumps cost 5x more
     with ctx.transaction() as uow:
@@ -55,9 +59,11 @@ def upsert_problems(dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext 
 
 @router.get(
     "/{dataset}/problems/{problem_id:path}",
-    response_model=schemas.ProblemOut,
+    response_model=views.ProblemOut,
     responses=errors(404),
 )
-def get_problem(dataset: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
+def get_problem(
+    dataset: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
+) -> views.ProblemOut:
     with ctx.transaction() as uow:
         return datasets.get_problem(uow, dataset, problem_id)

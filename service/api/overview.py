@@ -6,75 +6,19 @@ data through the client (runs_summary, compare, problem_history).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
 
 from service.api import schemas
 from service.api.deps import get_ctx
-from service.api.history import HistoryPoint
 from service.api.responses import AUTH, DATABASE, errors
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
-from service.domain import overview, runs
+from service.domain import overview, reports, runs
 
 # A run-name glob: the name alphabet plus `*` (any run of characters), e.g. `paced-s*`.
 NAME_GLOB = r"^[a-z0-9._*-]{1,64}$"
-
-
-class RunSummary(BaseModel):
-    run: schemas.RunOut
-    latest: HistoryPoint | None = Field(
-        description="The run's newest history snapshot; null before its first outcomes."
-    )
-
-
-class RunsSummary(BaseModel):
-    items: list[RunSummary]
-
-
-class ComparedRun(BaseModel):
-    run: schemas.RunOut
-    difficulty: schemas.Difficulty
-    mean_pass_rate: float | None
-    history: list[HistoryPoint]
-
-
-class Difference(BaseModel):
-    problem_id: str
-    prompt: str  # cut to the first 2,000 characters (prompt_truncated says so)
-    prompt_truncated: bool
-    answer: str | None
-    pass_rates: list[float] = Field(description="k/n in the pair's first and second run")
-    attempts: list[float] = Field(description="effective attempts in each run of the pair")
-    difference: float = Field(description="first run's pass rate minus the second's")
-
-
-class Comparison(BaseModel):
-    dataset: str
-    runs: list[ComparedRun]
-    pair: list[str]
-    differences: list[Difference]
-
-
-class StepOutcomes(BaseModel):
-    step: int | None = Field(description="null for outcomes posted without a step")
-    attempts: int
-    successes: int
-    pass_rate: float
-    outcomes: int = Field(description="outcome entries (requests) that step")
-    last_accepted_at: datetime
-
-
-class ProblemHistory(BaseModel):
-    problem: schemas.ProblemOut
-    stats: schemas.ProblemStatsOut
-    steps: list[StepOutcomes]
-    complete: bool = Field(
-        description="false when the run's log was too long to scan whole: older steps missing"
-    )
 
 
 router = APIRouter(prefix="/v1", tags=["overview"], responses=errors(*AUTH, *DATABASE))
@@ -82,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["overview"], responses=errors(*AUTH, *DAT
 
 @router.get(
     "/runs-summary",
-    response_model=RunsSummary,
+    response_model=reports.RunsSummary,
     dependencies=[Depends(require_admin)],
 )
 def runs_summary(
@@ -91,16 +35,16 @@ def runs_summary(
         str | None, Query(pattern=NAME_GLOB, description="run-name glob, e.g. paced-s*")
     ] = None,
     ctx: AppContext = Depends(get_ctx),
-) -> dict[str, Any]:
+) -> reports.RunsSummary:
     """Every run (filtered by dataset and name glob) with its newest history snapshot:
     zone counts, mean weight, effective problems and when it was taken. One query."""
     with ctx.transaction() as uow:
-        return {"items": overview.runs_summary(uow, dataset, name)}
+        return reports.RunsSummary(items=overview.runs_summary(uow, dataset, name))
 
 
 @router.get(
     "/compare",
-    response_model=Comparison,
+    response_model=reports.Comparison,
     dependencies=[Depends(require_admin)],
     responses=errors(404),
 )
@@ -115,7 +59,7 @@ def compare(
     bins: Annotated[int, Query(ge=1, le=200)] = 20,
     top: Annotated[int, Query(ge=0, le=100)] = 20,
     ctx: AppContext = Depends(get_ctx),
-) -> dict[str, Any]:
+) -> reports.Comparison:
     """Runs of one dataset side by side (history, pass-rate histogram) and the problems
     whose pass rates differ most between two of them (the first two unless `pair`).
     Runs on different datasets are refused (422 on `runs`)."""
@@ -129,11 +73,13 @@ def compare(
 
 @router.get(
     "/runs/{run}/problem-history/{problem_id:path}",
-    response_model=ProblemHistory,
+    response_model=reports.ProblemHistory,
     dependencies=[Depends(require_run_access)],
     responses=errors(404),
 )
-def problem_history(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
+def problem_history(
+    run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
+) -> reports.ProblemHistory:
     """One problem of a run: its text, current stats and outcomes summed per step."""
     with ctx.transaction() as uow:
         return overview.problem_history(uow, runs.require(uow, run), problem_id)

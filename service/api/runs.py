@@ -14,7 +14,7 @@ from service.api.limits import check_batch_size, check_items
 from service.api.responses import AUTH, BODY, DATABASE, errors
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
-from service.domain import claims, curriculum, outcomes, runs
+from service.domain import claims, curriculum, outcomes, runs, views
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=errors(*AUTH, *DATABASE))
 ADMIN = [Depends(require_admin)]
@@ -22,20 +22,20 @@ RUN = [Depends(require_run_access)]
 DEFAULT_LEASE_S = 600.0
 
 
-@router.get("", response_model=schemas.RunList, dependencies=ADMIN)
-def list_runs(ctx: AppContext = Depends(get_ctx)):
+@router.get("", response_model=views.RunList, dependencies=ADMIN)
+def list_runs(ctx: AppContext = Depends(get_ctx)) -> views.RunList:
     with ctx.transaction() as uow:
-        return {"items": runs.list_all(uow)}
+        return views.RunList(items=runs.list_all(uow))
 
 
 @router.post(
     "",
-    response_model=schemas.RunOut,
+    response_model=views.RunOut,
     status_code=status.HTTP_201_CREATED,
     dependencies=ADMIN,
     responses=errors(*BODY, 404, 409),  # 404: the dataset; 409: the name is taken
 )
-def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
+def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)) -> views.RunOut:
     with ctx.transaction() as uow:
         _, view = runs.create(
             uow,
@@ -48,15 +48,15 @@ def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)):
         return view
 
 
-@router.get("/{run}", response_model=schemas.RunOut, dependencies=RUN, responses=errors(404))
-def get_run(run: str, ctx: AppContext = Depends(get_ctx)):
+@router.get("/{run}", response_model=views.RunOut, dependencies=RUN, responses=errors(404))
+def get_run(run: str, ctx: AppContext = Depends(get_ctx)) -> views.RunOut:
     with ctx.transaction() as uow:
         return runs.get(uow, run)
 
 
 @router.post(
     "/{run}/outcomes",
-    response_model=schemas.OutcomesAccepted,
+    response_model=views.OutcomesAccepted,
     dependencies=RUN,
     responses=errors(*BODY, 404, 409),  # 409: an Idempotency-Key reused with another body
 )
@@ -65,7 +65,7 @@ def post_outcomes(
     body: schemas.OutcomesPost,
     ctx: AppContext = Depends(get_ctx),
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-):
+) -> views.OutcomesAccepted:
     check_items(ctx.settings, "outcomes", len(body.outcomes))
     items = body.outcomes  # plain dicts (OutcomeIn is a TypedDict)
     errors = schemas.successes_within_attempts(items)
@@ -82,18 +82,20 @@ def post_outcomes(
 
 @router.get(
     "/{run}/problems/{problem_id:path}",
-    response_model=schemas.ProblemStatsOut,
+    response_model=views.ProblemStatsOut,
     dependencies=RUN,
     responses=errors(404),
 )
-def get_problem_stats(run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)):
+def get_problem_stats(
+    run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
+) -> views.ProblemStatsOut:
     with ctx.transaction() as uow:
         return curriculum.problem_stats(uow, runs.require(uow, run), problem_id)
 
 
 @router.post(
     "/{run}/weights",
-    response_model=schemas.WeightsPage,
+    response_model=views.WeightsPage,
     dependencies=RUN,
     responses=errors(*BODY, 404),
 )
@@ -101,7 +103,7 @@ def get_weights(
     run: str,
     body: Annotated[schemas.WeightsQuery | None, Body()] = None,
     ctx: AppContext = Depends(get_ctx),
-):
+) -> views.WeightsPage:
     query = body or schemas.WeightsQuery()
     if query.problem_ids is not None:
         check_items(ctx.settings, "problem_ids", len(query.problem_ids))
@@ -143,7 +145,7 @@ async def draw_batch(
 
 @router.get(
     "/{run}/rollout-queue",
-    response_model=schemas.RolloutQueue,
+    response_model=views.RolloutQueue,
     dependencies=RUN,
     responses=errors(404),
 )
@@ -155,7 +157,7 @@ def rollout_queue(
     lease_s: Annotated[schemas.LeaseSeconds | None, Query()] = None,
     skip_leased: bool = False,
     ctx: AppContext = Depends(get_ctx),
-):
+) -> views.RolloutQueue:
     # claimer: claim the items (not handed to anyone else until graded or lease_s passes).
     if lease_s is not None and claimer is None:
         raise RequestValidationError(
@@ -173,12 +175,12 @@ def rollout_queue(
 
 
 @router.get(
-    "/{run}/difficulty", response_model=schemas.Difficulty, dependencies=RUN, responses=errors(404)
+    "/{run}/difficulty", response_model=views.Difficulty, dependencies=RUN, responses=errors(404)
 )
 def difficulty(
     run: str,
     bins: Annotated[int, Query(ge=1, le=1000)] = 10,
     ctx: AppContext = Depends(get_ctx),
-):
+) -> views.Difficulty:
     with ctx.transaction() as uow:
         return curriculum.difficulty(uow, ctx.registry, runs.require(uow, run), bins)

@@ -1,8 +1,12 @@
-"""Request and response bodies of the v1 API (the contract clients rely on)."""
+"""Request bodies of the v1 API (the contract clients rely on), and the batch's response.
+
+The other response bodies are what the domain returns (service/domain/views.py and
+reports.py): the routes send those objects as they are. The batch body is built as a plain
+dict on the hot path (domain/curriculum.batch_items) and only documented here.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
@@ -51,17 +55,6 @@ class DatasetCreate(Request):
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
 
-class DatasetOut(BaseModel):
-    name: str
-    description: str | None
-    problem_count: int
-    created_at: datetime
-
-
-class DatasetList(BaseModel):
-    items: list[DatasetOut]
-
-
 class ProblemIn(Request):
     id: Annotated[str, Field(min_length=1, max_length=256)]
     prompt: str
@@ -71,18 +64,6 @@ class ProblemIn(Request):
 
 class ProblemsUpsert(Request):
     problems: list[ProblemIn]
-
-
-class ProblemsUpserted(BaseModel):
-    inserted: int
-    updated: int
-
-
-class ProblemOut(BaseModel):
-    id: str
-    prompt: str
-    answer: str | None
-    metadata: dict[str, Any] | None
 
 
 class Kernel(Request):
@@ -129,22 +110,6 @@ class RunCreate(Request):
     estimator: EstimatorSpec = Field(default_factory=EstimatorSpec)
 
 
-class RunOut(BaseModel):
-    name: str
-    dataset: str
-    kernel: dict[str, float]
-    estimator: dict[str, Any]
-    step: int | None
-    created_at: datetime
-    token: str | None = Field(
-        default=None, description="Run token, returned once at creation when auth is on."
-    )
-
-
-class RunList(BaseModel):
-    items: list[RunOut]
-
-
 class OutcomeIn(TypedDict):
     """One outcome. A TypedDict, not a model: validating 10,000 of these is 5x cheaper and
     the route gets plain dicts. successes <= attempts is checked over the whole list by
@@ -176,37 +141,10 @@ class OutcomesPost(Request):
     outcomes: Annotated[list[OutcomeIn], Field(min_length=1)]
 
 
-class OutcomesAccepted(BaseModel):
-    accepted: int
-
-
-class ProblemStatsOut(BaseModel):
-    problem_id: str
-    attempts: int
-    successes: int
-    pass_rate: float | None
-    weight: float
-    zone: Literal["unseen", "intractable", "frontier", "mastered"]
-    last_step: int | None
-
-
 class WeightsQuery(Request):
     problem_ids: list[str] | None = None
     cursor: str | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE), INTEGRAL] = 1000
-
-
-class WeightItem(BaseModel):
-    problem_id: str
-    attempts: int
-    successes: int
-    pass_rate: float | None
-    weight: float
-
-
-class WeightsPage(BaseModel):
-    items: list[WeightItem]
-    next_cursor: str | None
 
 
 MAX_LEASE_S = 7 * 86_400.0
@@ -289,37 +227,6 @@ class BatchColumns(BaseModel):
     columns: BatchColumnValues
     available: int
     sources: BatchSources | None = None
-
-
-class QueueItem(BaseModel):
-    problem_id: str
-    prompt: str
-    answer: str | None
-    reason: Literal["unseen", "stale", "uncertain"]
-
-
-class RolloutQueue(BaseModel):
-    items: list[QueueItem]
-
-
-class Zones(BaseModel):
-    unseen: int
-    intractable: int
-    frontier: int
-    mastered: int
-
-
-class Histogram(BaseModel):
-    edges: list[float]
-    counts: list[int]
-
-
-class Difficulty(BaseModel):
-    problems: int
-    zones: Zones
-    histogram: Histogram
-    mean_weight: float
-    effective_problems: float
 
 
 class Health(BaseModel):

@@ -14,7 +14,8 @@ from numpy.typing import ArrayLike
 
 from service.curriculum.kernels import KernelConfig, beta_kernel, expected_kernel
 
-ZONE_NAMES: tuple[str, ...] = ("unseen", "intractable", "frontier", "mastered")
+Zone = Literal["unseen", "intractable", "frontier", "mastered"]
+ZONE_NAMES: tuple[Zone, ...] = ("unseen", "intractable", "frontier", "mastered")
 ZONE_UNSEEN, ZONE_INTRACTABLE, ZONE_FRONTIER, ZONE_MASTERED = 0, 1, 2, 3
 
 # Which estimation rounds a problem's counts cover. "all": every outcome ever posted (with an

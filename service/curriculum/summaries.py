@@ -11,7 +11,7 @@ at N=1e6.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -125,6 +125,9 @@ def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
     return chosen[np.lexsort((chosen, keys[chosen]))]
 
 
+QueueReason = Literal["unseen", "stale", "uncertain"]
+
+
 def rollout_queue_slots(
     estimator: Estimator,
     attempts: np.ndarray,
@@ -133,9 +136,9 @@ def rollout_queue_slots(
     limit: int,
     current_step: int,
     stale_after: int,
-) -> list[tuple[np.ndarray, str]]:
+) -> list[tuple[np.ndarray, QueueReason]]:
     """Slots that most need rollouts: unseen, then stale (oldest first), then most uncertain."""
-    out: list[tuple[np.ndarray, str]] = []
+    out: list[tuple[np.ndarray, QueueReason]] = []
     seen = attempts > 0
     unseen = np.flatnonzero(~seen)[: max(limit, 0)]
     out.append((unseen, "unseen"))

@@ -26,6 +26,7 @@ from service.domain import curriculum
 from service.domain.index_registry import IndexRegistry
 from service.domain.prompt_cache import PromptCache
 from service.domain.runs import RunRef
+from service.domain.views import RolloutQueue
 from service.errors import Conflict
 from service.models import Run
 from service.store import leases as lease_store
@@ -99,7 +100,7 @@ def rollout_queue(
     stale_after: int | None,
     lease: LeaseSpec | None,
     skip_leased: bool,
-) -> dict[str, Any]:
+) -> RolloutQueue:
     """The rollout queue without leased problems; with a lease, the items are claimed."""
     session = uow.session
     now = time.time()

@@ -4,16 +4,25 @@ building blocks of a batch (the batch use case itself: domain/sampler.py)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from service.curriculum import draws
 from service.curriculum.estimators import ZONE_NAMES, zones
+from service.curriculum.summaries import QueueReason
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry, RunIndex
 from service.domain.prompt_cache import Text
+from service.domain.views import (
+    Difficulty,
+    ProblemStatsOut,
+    QueueItem,
+    RolloutQueue,
+    WeightItem,
+    WeightsPage,
+)
 from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
@@ -24,7 +33,7 @@ def _float_or_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[WeightItem]:
     """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes)."""
     if not rows:
         return []
@@ -34,18 +43,18 @@ def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     weights = estimator.weights(eff_attempts, eff_successes)
     pass_rates = estimator.pass_rates(eff_attempts, eff_successes)
     return [
-        {
-            "problem_id": r[0],
-            "attempts": int(r[1] or 0),
-            "successes": int(r[2] or 0),
-            "pass_rate": _float_or_none(p),
-            "weight": float(w),
-        }
+        WeightItem(
+            problem_id=r[0],
+            attempts=int(r[1] or 0),
+            successes=int(r[2] or 0),
+            pass_rate=_float_or_none(p),
+            weight=float(w),
+        )
         for r, p, w in zip(rows, pass_rates, weights, strict=True)
     ]
 
 
-def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> dict[str, Any]:
+def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut:
     problem = dataset_store.get_problem(uow.session, run.dataset_id, problem_id)
     if problem is None:
         raise NotFound(f"problem {problem_id!r} not found in run {run.name!r}'s dataset")
@@ -57,9 +66,11 @@ def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> dict[str, Any]:
     )
     (item,) = _stat_items(run, [row])
     zone = zones(np.array([row[3]]), np.array([row[4]]))[0]
-    item["zone"] = ZONE_NAMES[int(zone)]
-    item["last_step"] = stats.last_step if stats else None
-    return item
+    return ProblemStatsOut(
+        **item.model_dump(),
+        zone=ZONE_NAMES[int(zone)],
+        last_step=stats.last_step if stats else None,
+    )
 
 
 def weights(
@@ -68,7 +79,7 @@ def weights(
     problem_ids: list[str] | None,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> WeightsPage:
     session = uow.session
     if problem_ids is not None:
         mapping = dataset_store.ids_for_external(session, run.dataset_id, problem_ids)
@@ -80,13 +91,13 @@ def weights(
         for ext in problem_ids:
             s = stats.get(mapping[ext])
             rows.append((ext, *(s[:4] if s else (0, 0, 0.0, 0.0))))
-        return {"items": _stat_items(run, rows), "next_cursor": None}
+        return WeightsPage(items=_stat_items(run, rows), next_cursor=None)
 
     after = _decode_cursor(cursor)
     page = stats_store.stats_page(session, run.id, run.dataset_id, after, limit)
     rows = [(r[1], r[2], r[3], r[4], r[5]) for r in page]
     next_cursor = str(page[-1][0]) if len(page) == limit else None
-    return {"items": _stat_items(run, rows), "next_cursor": next_cursor}
+    return WeightsPage(items=_stat_items(run, rows), next_cursor=next_cursor)
 
 
 def _decode_cursor(cursor: str | None) -> int:
@@ -202,15 +213,16 @@ def _why_nothing_eligible(n_seen: int, mode: str) -> str:
     return "no problem is eligible: no problem has an estimate yet"
 
 
-def difficulty(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int) -> dict[str, Any]:
+def difficulty(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int) -> Difficulty:
     entry = registry.get(uow.session, run)
     with entry.lock:
-        return entry.index.difficulty(bins)
+        report = entry.index.difficulty(bins)
+    return Difficulty.model_validate(report)
 
 
 def rollout_queue(
     uow: UnitOfWork, registry: IndexRegistry, run: Run, limit: int, stale_after: int | None
-) -> dict[str, Any]:
+) -> RolloutQueue:
     entry = registry.get(uow.session, run)
     with entry.lock:
         queue = entry.index.rollout_queue(
@@ -227,10 +239,12 @@ def stale_after_for(run: Run, stale_after: int | None) -> int:
     return max(1, math.ceil(half_life)) if half_life else 50
 
 
-def queue_items(uow: UnitOfWork, queue: list[tuple[int, str]]) -> dict[str, Any]:
+def queue_items(uow: UnitOfWork, queue: list[tuple[int, str]]) -> RolloutQueue:
     problems = dataset_store.problems_by_ids(uow.session, [pid for pid, _ in queue])
     items = []
     for pid, reason in queue:
         ext, prompt, answer = problems[pid]
-        items.append({"problem_id": ext, "prompt": prompt, "answer": answer, "reason": reason})
-    return {"items": items}
+        # The index's reasons are summaries.QueueReason (its return type says str).
+        why = cast(QueueReason, reason)
+        items.append(QueueItem(problem_id=ext, prompt=prompt, answer=answer, reason=why))
+    return RolloutQueue(items=items)

@@ -8,21 +8,22 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from service.db import UnitOfWork
+from service.domain.views import DatasetOut, ProblemOut, ProblemsUpserted
 from service.errors import Conflict, NotFound
-from service.models import Dataset
+from service.models import Dataset, Problem
 from service.store import datasets as store
 
 
-def dataset_view(dataset: Dataset, problem_count: int) -> dict[str, Any]:
-    return {
-        "name": dataset.name,
-        "description": dataset.description,
-        "problem_count": problem_count,
-        "created_at": dataset.created_at,
-    }
+def dataset_view(dataset: Dataset, problem_count: int) -> DatasetOut:
+    return DatasetOut(
+        name=dataset.name,
+        description=dataset.description,
+        problem_count=problem_count,
+        created_at=dataset.created_at,
+    )
 
 
-def create(uow: UnitOfWork, name: str, description: str | None) -> dict[str, Any]:
+def create(uow: UnitOfWork, name: str, description: str | None) -> DatasetOut:
     if store.get_by_name(uow.session, name) is not None:
         raise Conflict(f"dataset {name!r} already exists")
     try:
@@ -39,18 +40,18 @@ def require(uow: UnitOfWork, name: str) -> Dataset:
     return dataset
 
 
-def get(uow: UnitOfWork, name: str) -> dict[str, Any]:
+def get(uow: UnitOfWork, name: str) -> DatasetOut:
     dataset = require(uow, name)
     return dataset_view(dataset, store.problem_count(uow.session, dataset.id))
 
 
-def list_all(uow: UnitOfWork) -> list[dict[str, Any]]:
+def list_all(uow: UnitOfWork) -> list[DatasetOut]:
     return [dataset_view(d, n) for d, n in store.list_with_counts(uow.session)]
 
 
 def upsert_problems(
     uow: UnitOfWork, name: str, problems: list[dict[str, Any]], on_new: Callable[..., None]
-) -> dict[str, Any]:
+) -> ProblemsUpserted:
     """Upsert by id; the last occurrence of a repeated id wins. ``on_new(dataset_id,
     changed=...)`` runs after commit so indexes pick the new problems up and, when existing
     problems were overwritten, cached prompts are dropped."""
@@ -62,17 +63,21 @@ def upsert_problems(
     if existing:
         store.bump_content_version(uow.session, dataset.id)
     uow.after_commit(lambda: on_new(dataset.id, changed=bool(existing)))
-    return {"inserted": len(by_id) - len(existing), "updated": len(existing)}
+    return ProblemsUpserted(inserted=len(by_id) - len(existing), updated=len(existing))
 
 
-def get_problem(uow: UnitOfWork, name: str, problem_id: str) -> dict[str, Any]:
+def get_problem(uow: UnitOfWork, name: str, problem_id: str) -> ProblemOut:
     dataset = require(uow, name)
     problem = store.get_problem(uow.session, dataset.id, problem_id)
     if problem is None:
         raise NotFound(f"problem {problem_id!r} not found in dataset {name!r}")
-    return {
-        "id": problem.external_id,
-        "prompt": problem.prompt,
-        "answer": problem.answer,
-        "metadata": problem.meta,
-    }
+    return problem_view(problem)
+
+
+def problem_view(problem: Problem) -> ProblemOut:
+    return ProblemOut(
+        id=problem.external_id,
+        prompt=problem.prompt,
+        answer=problem.answer,
+        metadata=problem.meta,
+    )

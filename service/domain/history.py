@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Row
@@ -27,7 +27,9 @@ from service.db import UnitOfWork
 from service.domain import runs as run_service
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry
-from service.domain.previews import text_fields
+from service.domain.previews import MISSING_TEXT, ProblemText, text_fields
+from service.domain.reports import HistoryPoint, KernelCurve, Overview, ProblemSummary
+from service.domain.views import Difficulty, Zones
 from service.models import Run, RunHistory, utcnow
 from service.store import datasets as dataset_store
 from service.store import history as store
@@ -141,24 +143,24 @@ class HistoryRecorder:
 # ---- reading ----------------------------------------------------------------------------
 
 
-def history_point(row: RunHistory | Row[Any]) -> dict[str, Any]:
+def history_point(row: RunHistory | Row[Any]) -> HistoryPoint:
     """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
-    return {
-        "step": row.step,
-        "zones": {
-            "unseen": row.unseen,
-            "intractable": row.intractable,
-            "frontier": row.frontier,
-            "mastered": row.mastered,
-        },
-        "mean_pass_rate": row.mean_pass_rate,
-        "mean_weight": row.mean_weight,
-        "effective_problems": row.effective_problems,
-        "created_at": row.created_at,
-    }
+    return HistoryPoint(
+        step=row.step,
+        zones=Zones(
+            unseen=row.unseen,
+            intractable=row.intractable,
+            frontier=row.frontier,
+            mastered=row.mastered,
+        ),
+        mean_pass_rate=row.mean_pass_rate,
+        mean_weight=row.mean_weight,
+        effective_problems=row.effective_problems,
+        created_at=row.created_at,
+    )
 
 
-def history(uow: UnitOfWork, run: Run) -> list[dict[str, Any]]:
+def history(uow: UnitOfWork, run: Run) -> list[HistoryPoint]:
     return [history_point(row) for row in store.list_for_run(uow.session, run.id)]
 
 
@@ -172,24 +174,51 @@ def _top_slots(values: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     return candidates[np.argsort(-values[candidates], kind="stable")]
 
 
-def _problem_rows(arrays: IndexArrays, slots: np.ndarray) -> list[dict[str, Any]]:
+class _SlotStats(NamedTuple):
+    """A problem's numbers copied out of the index under its lock (texts are read after)."""
+
+    id: int
+    attempts: float
+    successes: float
+    pass_rate: float
+    weight: float
+    last_step: int
+
+
+def _slot_stats(arrays: IndexArrays, slots: np.ndarray) -> list[_SlotStats]:
     att, succ = arrays.attempts[slots], arrays.successes[slots]
     return [
-        {
-            "id": int(arrays.ids[s]),
-            "attempts": float(a),
-            "successes": float(k),
-            "pass_rate": float(np.clip(k / a, 0.0, 1.0)),
-            "weight": float(arrays.weights[s]),
-            "last_step": int(arrays.last_step[s]),
-        }
+        _SlotStats(
+            id=int(arrays.ids[s]),
+            attempts=float(a),
+            successes=float(k),
+            pass_rate=float(np.clip(k / a, 0.0, 1.0)),
+            weight=float(arrays.weights[s]),
+            last_step=int(arrays.last_step[s]),
+        )
         for s, a, k in zip(slots, att, succ, strict=True)
     ]
 
 
-def overview(
-    uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int, top: int
-) -> dict[str, Any]:
+def _summaries(rows: list[_SlotStats], texts: dict[int, ProblemText]) -> list[ProblemSummary]:
+    summaries = []
+    for row in rows:
+        external_id, prompt, answer = texts.get(row.id, MISSING_TEXT)
+        summaries.append(
+            ProblemSummary(
+                problem_id=external_id,
+                attempts=row.attempts,
+                successes=row.successes,
+                pass_rate=row.pass_rate,
+                weight=row.weight,
+                last_step=row.last_step,
+                **text_fields(prompt, answer),
+            )
+        )
+    return summaries
+
+
+def overview(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int, top: int) -> Overview:
     """What the dashboard shows: summaries only, whatever the run's size."""
     entry = registry.get(uow.session, run)
     with entry.lock:
@@ -197,22 +226,19 @@ def overview(
         report = index.difficulty(bins)
         arrays = index.arrays()
         zone = zones(arrays.attempts, arrays.successes)
-        frontier = _problem_rows(arrays, _top_slots(arrays.weights, zone == ZONE_FRONTIER, top))
-        mastered = _problem_rows(
+        frontier = _slot_stats(arrays, _top_slots(arrays.weights, zone == ZONE_FRONTIER, top))
+        mastered = _slot_stats(
             arrays, _top_slots(arrays.last_step.astype(np.int64), zone == ZONE_MASTERED, top)
         )
         mean_p = index.summary()["mean_pass_rate"]
-    texts = dataset_store.problems_by_ids(uow.session, [row["id"] for row in frontier + mastered])
-    for row in frontier + mastered:
-        external_id, prompt, answer = texts.get(row.pop("id"), ("?", "", None))
-        row["problem_id"] = external_id
-        row.update(text_fields(prompt, answer))
+    texts = dataset_store.problems_by_ids(uow.session, [row.id for row in frontier + mastered])
     dataset = dataset_store.get_by_id(uow.session, run.dataset_id)
-    return {
-        "run": run_service.run_view(run, dataset.name if dataset else ""),
-        "difficulty": report,
-        "mean_pass_rate": mean_p,
-        "top_frontier": frontier,
-        "recently_mastered": mastered,
-        "kernel_curve": kernel_curve(estimator_for(run).kernel, report["histogram"]["edges"]),
-    }
+    curve = kernel_curve(estimator_for(run).kernel, report["histogram"]["edges"])
+    return Overview(
+        run=run_service.run_view(run, dataset.name if dataset else ""),
+        difficulty=Difficulty.model_validate(report),
+        mean_pass_rate=mean_p,
+        top_frontier=_summaries(frontier, texts),
+        recently_mastered=_summaries(mastered, texts),
+        kernel_curve=KernelCurve.model_validate(curve),
+    )

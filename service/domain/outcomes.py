@@ -11,6 +11,7 @@ import orjson
 
 from service.curriculum.estimators import merge_factors
 from service.db import UnitOfWork
+from service.domain.views import OutcomesAccepted
 from service.errors import Conflict, IdempotentReplay, InvalidItems
 from service.models import Run
 from service.store import datasets as dataset_store
@@ -73,7 +74,7 @@ def ingest(
     outcomes: Sequence[Mapping[str, Any]],
     idempotency_key: str | None,
     on_committed: Callable[[int, int, list[np.ndarray], int], None],
-) -> dict[str, Any]:
+) -> OutcomesAccepted:
     session = uow.session
     digest = body_hash(outcomes)
     _check_replay(uow, run, idempotency_key, digest)
@@ -123,9 +124,10 @@ def ingest(
     merged = stats_store.upsert_stats(
         session, run.id, aggregated, run.estimator.half_life_steps, run.estimator.window
     )
-    response = {"accepted": len(outcomes)}
-    if idempotency_key is not None:
-        stats_store.insert_idempotency(session, run.id, idempotency_key, digest, response)
+    response = OutcomesAccepted(accepted=len(outcomes))
+    if idempotency_key is not None:  # a replay sends the stored body as is (IdempotentReplay)
+        stored = response.model_dump()
+        stats_store.insert_idempotency(session, run.id, idempotency_key, digest, stored)
     # The merged rows let this process's index apply its own write without re-reading it.
     uow.after_commit(lambda: on_committed(run.id, version, merged, current_step))
     return response

@@ -8,16 +8,27 @@ single-run overview does) and their histories in one statement.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
 from service.db import UnitOfWork
 from service.domain import curriculum
 from service.domain import runs as run_service
+from service.domain.datasets import problem_view
 from service.domain.history import history_point
 from service.domain.index_registry import IndexRegistry
-from service.domain.previews import text_fields
+from service.domain.previews import MISSING_TEXT, text_fields
+from service.domain.reports import (
+    ComparedRun,
+    Comparison,
+    Difference,
+    HistoryPoint,
+    ProblemHistory,
+    RunSummary,
+    StepOutcomes,
+)
+from service.domain.views import Difficulty
 from service.errors import InvalidQuery, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
@@ -35,13 +46,13 @@ PROBLEM_HISTORY_SCAN = 5_000_000
 
 def runs_summary(
     uow: UnitOfWork, dataset: str | None = None, name_glob: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """Each run with its newest snapshot (``latest`` is None before its first outcomes)."""
     return [
-        {
-            "run": run_service.run_view(run, dataset_name),
-            "latest": history_point(snapshot) if snapshot is not None else None,
-        }
+        RunSummary(
+            run=run_service.run_view(run, dataset_name),
+            latest=history_point(snapshot) if snapshot is not None else None,
+        )
         for run, dataset_name, snapshot in store.runs_with_latest_snapshot(
             uow.session, dataset, name_glob
         )
@@ -69,9 +80,16 @@ def _require_runs(uow: UnitOfWork, names: list[str]) -> list[tuple[Run, str]]:
     return [found[name] for name in names]
 
 
-def largest_differences(
-    a: dict[str, np.ndarray], b: dict[str, np.ndarray], top: int
-) -> list[dict[str, Any]]:
+class Gap(NamedTuple):
+    """A problem (by internal id) two runs disagree on; Difference once its text is read."""
+
+    id: int
+    pass_rates: list[float]
+    attempts: list[float]
+    difference: float
+
+
+def largest_differences(a: dict[str, np.ndarray], b: dict[str, np.ndarray], top: int) -> list[Gap]:
     """Problems seen by both runs whose pass rates (k/n) differ most, largest |pa - pb|
     first (ties by problem id); problems with equal pass rates are left out.
 
@@ -96,12 +114,12 @@ def largest_differences(
     ids = ids_a[slots_a[candidates]]
     chosen = candidates[np.lexsort((ids, -gap[candidates]))]
     return [
-        {
-            "id": int(ids_a[slots_a[i]]),
-            "pass_rates": [float(p_a[i]), float(p_b[i])],
-            "attempts": [float(a["attempts"][slots_a[i]]), float(b["attempts"][slots_b[i]])],
-            "difference": float(p_a[i] - p_b[i]),
-        }
+        Gap(
+            id=int(ids_a[slots_a[i]]),
+            pass_rates=[float(p_a[i]), float(p_b[i])],
+            attempts=[float(a["attempts"][slots_a[i]]), float(b["attempts"][slots_b[i]])],
+            difference=float(p_a[i] - p_b[i]),
+        )
         for i in chosen
     ]
 
@@ -113,7 +131,7 @@ def compare(
     pair: list[str] | None,
     bins: int,
     top: int,
-) -> dict[str, Any]:
+) -> Comparison:
     """Several runs of one dataset side by side, and the problems two of them disagree on."""
     runs = _require_runs(uow, names)
     datasets = {ds for _, ds in runs}
@@ -125,7 +143,7 @@ def compare(
     pair = pair or names[:2]
     if any(name not in names for name in pair):
         raise InvalidQuery("pair", "both runs of the pair must be among the compared runs")
-    histories: dict[int, list[dict[str, Any]]] = {run.id: [] for run, _ in runs}
+    histories: dict[int, list[HistoryPoint]] = {run.id: [] for run, _ in runs}
     for row in store.history_of_runs(uow.session, list(histories)):
         histories[row.run_id].append(history_point(row))
     items, arrays = [], {}
@@ -134,33 +152,42 @@ def compare(
         with entry.lock:
             index = entry.index
             current = index.arrays()
-            items.append(
-                {
-                    "run": run_service.run_view(run, dataset_name),
-                    "difficulty": index.difficulty(bins),
-                    "mean_pass_rate": index.summary()["mean_pass_rate"],
-                    "history": histories[run.id],
-                }
-            )
+            report, mean_p = index.difficulty(bins), index.summary()["mean_pass_rate"]
             if run.name in pair:  # copies: the index changes once the lock is released
                 arrays[run.name] = {
                     "ids": current.ids.copy(),
                     "attempts": current.attempts.copy(),
                     "successes": current.successes.copy(),
                 }
-    differences = largest_differences(arrays[pair[0]], arrays[pair[1]], top)
-    texts = dataset_store.problems_by_ids(uow.session, [d["id"] for d in differences])
-    for difference in differences:
-        external_id, prompt, answer = texts.get(difference.pop("id"), ("?", "", None))
-        difference["problem_id"] = external_id
-        difference.update(text_fields(prompt, answer))
-    return {"dataset": runs[0][1], "runs": items, "pair": pair, "differences": differences}
+        items.append(
+            ComparedRun(
+                run=run_service.run_view(run, dataset_name),
+                difficulty=Difficulty.model_validate(report),
+                mean_pass_rate=mean_p,
+                history=histories[run.id],
+            )
+        )
+    gaps = largest_differences(arrays[pair[0]], arrays[pair[1]], top)
+    texts = dataset_store.problems_by_ids(uow.session, [gap.id for gap in gaps])
+    differences = []
+    for gap in gaps:
+        external_id, prompt, answer = texts.get(gap.id, MISSING_TEXT)
+        differences.append(
+            Difference(
+                problem_id=external_id,
+                **text_fields(prompt, answer),
+                pass_rates=gap.pass_rates,
+                attempts=gap.attempts,
+                difference=gap.difference,
+            )
+        )
+    return Comparison(dataset=runs[0][1], runs=items, pair=pair, differences=differences)
 
 
 # ---- one problem ------------------------------------------------------------------------
 
 
-def problem_history(uow: UnitOfWork, run: Run, problem_id: str) -> dict[str, Any]:
+def problem_history(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemHistory:
     """The problem's text, its current stats, and its outcomes aggregated per step."""
     stats = curriculum.problem_stats(uow, run, problem_id)  # 404 for an unknown problem
     problem = dataset_store.get_problem(uow.session, run.dataset_id, problem_id)
@@ -177,25 +204,17 @@ def problem_history(uow: UnitOfWork, run: Run, problem_id: str) -> dict[str, Any
             int(outcomes["successes"][at].sum()),
         )
         steps.append(
-            {
-                "step": None if step == NO_STEP else int(step),
-                "attempts": attempts,
-                "successes": successes,
-                "pass_rate": successes / attempts,
-                "outcomes": int(at.sum()),
-                "last_accepted_at": datetime.fromtimestamp(
+            StepOutcomes(
+                step=None if step == NO_STEP else int(step),
+                attempts=attempts,
+                successes=successes,
+                pass_rate=successes / attempts,
+                outcomes=int(at.sum()),
+                last_accepted_at=datetime.fromtimestamp(
                     float(outcomes["created_at"][at].max()), UTC
                 ),
-            }
+            )
         )
-    return {
-        "problem": {
-            "id": problem.external_id,
-            "prompt": problem.prompt,
-            "answer": problem.answer,
-            "metadata": problem.meta,
-        },
-        "stats": stats,
-        "steps": steps,
-        "complete": complete,
-    }
+    return ProblemHistory(
+        problem=problem_view(problem), stats=stats, steps=steps, complete=complete
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -11,22 +10,24 @@ from service.auth import digest, new_run_token
 from service.curriculum.estimators import EstimatorConfig
 from service.curriculum.kernels import KernelConfig
 from service.db import UnitOfWork
+from service.domain.views import RunOut
 from service.errors import Conflict, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
 from service.store import runs as store
 
 
-def run_view(run: Run, dataset_name: str) -> dict[str, Any]:
-    return {
-        "name": run.name,
-        "dataset": dataset_name,
+def run_view(run: Run, dataset_name: str, token: str | None = None) -> RunOut:
+    return RunOut(
+        name=run.name,
+        dataset=dataset_name,
         # The settings objects' field names are the API's (alpha, beta; kind, ..., window).
-        "kernel": asdict(run.kernel),
-        "estimator": asdict(run.estimator),
-        "step": run.max_step,
-        "created_at": run.created_at,
-    }
+        kernel=asdict(run.kernel),
+        estimator=asdict(run.estimator),
+        step=run.max_step,
+        created_at=run.created_at,
+        token=token,
+    )
 
 
 def create(
@@ -37,7 +38,7 @@ def create(
     estimator: EstimatorConfig,
     *,
     with_token: bool = False,
-) -> tuple[Run, dict[str, Any]]:
+) -> tuple[Run, RunOut]:
     """Create a run; with auth on, its token is returned here once and stored hashed."""
     dataset = dataset_store.get_by_name(uow.session, dataset_name)
     if dataset is None:
@@ -59,9 +60,7 @@ def create(
         store.create(uow.session, run)
     except IntegrityError as exc:
         raise Conflict(f"run {name!r} already exists") from exc
-    view = run_view(run, dataset.name)
-    view["token"] = token
-    return run, view
+    return run, run_view(run, dataset.name, token)
 
 
 def require(uow: UnitOfWork, name: str) -> Run:
@@ -93,11 +92,11 @@ def require_ref(uow: UnitOfWork, name: str, cache: dict[str, RunRef]) -> RunRef:
     return ref
 
 
-def get(uow: UnitOfWork, name: str) -> dict[str, Any]:
+def get(uow: UnitOfWork, name: str) -> RunOut:
     run = require(uow, name)
     dataset = dataset_store.get_by_id(uow.session, run.dataset_id)
     return run_view(run, dataset.name if dataset else "")
 
 
-def list_all(uow: UnitOfWork) -> list[dict[str, Any]]:
+def list_all(uow: UnitOfWork) -> list[RunOut]:
     return [run_view(run, ds) for run, ds in store.list_with_dataset_names(uow.session)]

@@ -223,8 +223,8 @@ def test_largest_differences_match_problems_by_id_when_the_indexes_differ():
     a = arrays([1, 2, 3, 4, 5], [8, 8, 8, 8, 8], [8, 4, 2, 0, 4])
     b = arrays([1, 2, 3, 5, 9], [8, 0, 8, 8, 8], [0, 0, 4, 6, 8])
     rows = largest_differences(a, b, top=10)
-    assert [(r["id"], r["difference"]) for r in rows] == [(1, 1.0), (3, -0.25), (5, -0.25)]
-    assert [r["id"] for r in largest_differences(a, b, top=2)] == [1, 3]  # ties by id
+    assert [(r.id, r.difference) for r in rows] == [(1, 1.0), (3, -0.25), (5, -0.25)]
+    assert [r.id for r in largest_differences(a, b, top=2)] == [1, 3]  # ties by id
     assert largest_differences(a, b, top=0) == []
 
 

@@ -1,0 +1,135 @@
+"""What the use cases return: the v1 API's response bodies, as typed, immutable objects.
+
+The domain fills these in and the routes send them as they are: FastAPI serialises an
+instance of a route's response model without validating it again, and generates the OpenAPI
+document from these very classes, so the contract and the domain's results cannot drift.
+Request bodies are the API's (service/api/schemas.py). The batch body is the exception: the
+hot path builds it as a plain dict (domain/curriculum.batch_items), documented by
+schemas.Batch.
+
+Construct with keywords (validated, so an int given for a float field is sent as a float,
+as when FastAPI validated dicts), never with model_construct.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.curriculum.estimators import Zone
+from service.curriculum.summaries import QueueReason
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# ---- datasets and problems ----------------------------------------------------------------
+
+
+class DatasetOut(View):
+    name: str
+    description: str | None
+    problem_count: int
+    created_at: datetime
+
+
+class DatasetList(View):
+    items: list[DatasetOut]
+
+
+class ProblemsUpserted(View):
+    inserted: int
+    updated: int
+
+
+class ProblemOut(View):
+    id: str
+    prompt: str
+    answer: str | None
+    metadata: dict[str, Any] | None
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+
+class RunOut(View):
+    name: str
+    dataset: str
+    kernel: dict[str, float]
+    estimator: dict[str, Any]
+    step: int | None
+    created_at: datetime
+    token: str | None = Field(
+        default=None, description="Run token, returned once at creation when auth is on."
+    )
+
+
+class RunList(View):
+    items: list[RunOut]
+
+
+class OutcomesAccepted(View):
+    accepted: int
+
+
+# ---- per-problem state ----------------------------------------------------------------------
+
+
+class ProblemStatsOut(View):
+    problem_id: str
+    attempts: int
+    successes: int
+    pass_rate: float | None
+    weight: float
+    zone: Zone
+    last_step: int | None
+
+
+class WeightItem(View):
+    problem_id: str
+    attempts: int
+    successes: int
+    pass_rate: float | None
+    weight: float
+
+
+class WeightsPage(View):
+    items: list[WeightItem]
+    next_cursor: str | None
+
+
+# ---- rollout queue and difficulty -----------------------------------------------------------
+
+
+class QueueItem(View):
+    problem_id: str
+    prompt: str
+    answer: str | None
+    reason: QueueReason
+
+
+class RolloutQueue(View):
+    items: list[QueueItem]
+
+
+class Zones(View):
+    unseen: int
+    intractable: int
+    frontier: int
+    mastered: int
+
+
+class Histogram(View):
+    edges: list[float]
+    counts: list[int]
+
+
+class Difficulty(View):
+    problems: int
+    zones: Zones
+    histogram: Histogram
+    mean_weight: float
+    effective_problems: float
