@@ -14,12 +14,18 @@ rebuilt index draws the same batch as one updated incrementally.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from service.curriculum.estimators import Estimator, zones
-from service.curriculum.summaries import RunningTotals, difficulty_report, rollout_queue_slots
+from service.curriculum.summaries import (
+    DifficultyReport,
+    RunningTotals,
+    Summary,
+    difficulty_report,
+    rollout_queue_slots,
+)
 from service.curriculum.sumtree import SumTree
 
 BLOCK_SHIFT = 6  # seen counts are kept per block of 2**6 = 64 slots
@@ -377,7 +383,7 @@ class SamplingIndex:
 
     # ---- summaries ----------------------------------------------------------------------
 
-    def difficulty(self, bins: int = 10) -> dict[str, Any]:
+    def difficulty(self, bins: int = 10) -> DifficultyReport:
         return difficulty_report(
             self._attempts,
             self._successes,
@@ -386,7 +392,7 @@ class SamplingIndex:
             bins,
         )
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """What difficulty() reports but the histogram, plus the mean pass rate of seen
         problems, in O(1) from running totals (a history snapshot after every step)."""
         return self._totals.summary(self.total_weight, self._n_eligible_uniform())

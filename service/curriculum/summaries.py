@@ -11,11 +11,47 @@ at N=1e6.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, TypedDict, cast
 
 import numpy as np
 
 from service.curriculum.estimators import ZONE_NAMES, Estimator, zones
+
+
+class ZoneCounts(TypedDict):
+    unseen: int
+    intractable: int
+    frontier: int
+    mastered: int
+
+
+class HistogramCounts(TypedDict):
+    edges: list[float]
+    counts: list[int]
+
+
+class DifficultyReport(TypedDict):
+    """What the API's Difficulty body holds (domain/views.py validates it into one)."""
+
+    problems: int
+    zones: ZoneCounts
+    histogram: HistogramCounts
+    mean_weight: float
+    effective_problems: float
+
+
+class Summary(TypedDict):
+    """DifficultyReport without the histogram, plus the seen problems' mean pass rate."""
+
+    zones: ZoneCounts
+    mean_pass_rate: float | None
+    mean_weight: float
+    effective_problems: float
+
+
+def zone_counts(counts: np.ndarray) -> ZoneCounts:
+    """Per-zone counts (indexed by zone code) by name."""
+    return cast(ZoneCounts, {name: int(c) for name, c in zip(ZONE_NAMES, counts, strict=True)})
 
 
 def difficulty_report(
@@ -24,11 +60,11 @@ def difficulty_report(
     weights: np.ndarray,
     n_eligible: int,
     bins: int,
-) -> dict[str, Any]:
+) -> DifficultyReport:
     """Zone counts, pass-rate histogram of seen problems, mean and effective weight."""
     if bins < 1:
         raise ValueError("bins must be >= 1")
-    zone_counts = np.bincount(zones(attempts, successes), minlength=len(ZONE_NAMES))
+    per_zone = np.bincount(zones(attempts, successes), minlength=len(ZONE_NAMES))
     seen = attempts > 0
     rates = np.clip(successes[seen] / attempts[seen], 0.0, 1.0)
     counts, edges = np.histogram(rates, bins=bins, range=(0.0, 1.0))
@@ -40,7 +76,7 @@ def difficulty_report(
         effective = float(np.exp(-np.sum(q * np.log(q))))
     return {
         "problems": int(len(attempts)),
-        "zones": {name: int(c) for name, c in zip(ZONE_NAMES, zone_counts, strict=True)},
+        "zones": zone_counts(per_zone),
         "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
         "mean_weight": total / n_eligible if n_eligible > 0 else 0.0,
         "effective_problems": effective,
@@ -93,14 +129,14 @@ class RunningTotals:
     def remove(self, attempts: np.ndarray, successes: np.ndarray, weights: np.ndarray) -> None:
         self.add(attempts, successes, weights, sign=-1)
 
-    def summary(self, total_weight: float, n_eligible: int) -> dict[str, Any]:
+    def summary(self, total_weight: float, n_eligible: int) -> Summary:
         """zones, mean_pass_rate, mean_weight and effective_problems, as difficulty_report
         and a history snapshot define them."""
         effective = 0.0
         if total_weight > 0:
             effective = float(np.exp(np.log(total_weight) - self.sum_w_log_w / total_weight))
         return {
-            "zones": {name: int(c) for name, c in zip(ZONE_NAMES, self.zone_counts, strict=True)},
+            "zones": zone_counts(self.zone_counts),
             "mean_pass_rate": self.sum_rates / self.n_seen if self.n_seen else None,
             "mean_weight": total_weight / n_eligible if n_eligible > 0 else 0.0,
             "effective_problems": effective,

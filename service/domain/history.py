@@ -41,17 +41,17 @@ log = logging.getLogger("paced.history")
 # ---- reading the index ------------------------------------------------------------------
 
 
-def snapshot(index: SamplingIndex) -> dict[str, Any]:
+def snapshot(index: SamplingIndex) -> store.Snapshot:
     """Zone counts, mean pass rate, mean weight and effective problems right now (O(1):
     the index keeps running totals)."""
     summary = index.summary()
-    return {
+    return store.Snapshot(
         **summary["zones"],
-        "mean_pass_rate": summary["mean_pass_rate"],
-        "mean_weight": float(summary["mean_weight"]),
-        "effective_problems": float(summary["effective_problems"]),
-        "created_at": utcnow(),
-    }
+        mean_pass_rate=summary["mean_pass_rate"],
+        mean_weight=float(summary["mean_weight"]),
+        effective_problems=float(summary["effective_problems"]),
+        created_at=utcnow(),
+    )
 
 
 # ---- bounding ---------------------------------------------------------------------------

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from datetime import datetime
+from typing import TypedDict, cast
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.models import RunHistory
+
+
+class Snapshot(TypedDict):
+    """A run_history row but its run and step (domain/history.snapshot takes it)."""
+
+    unseen: int
+    intractable: int
+    frontier: int
+    mastered: int
+    mean_pass_rate: float | None
+    mean_weight: float
+    effective_problems: float
+    created_at: datetime
+
 
 SNAPSHOT_FIELDS = (
     "unseen",
@@ -23,14 +38,14 @@ SNAPSHOT_FIELDS = (
 )
 
 
-def upsert_snapshot(session: Session, run_id: int, step: int, values: dict[str, Any]) -> None:
+def upsert_snapshot(session: Session, run_id: int, step: int, values: Snapshot) -> None:
     """Write the snapshot of a step; a newer snapshot of the same step replaces the older one.
 
     ON CONFLICT makes concurrent writers (threads or replicas) of one step safe without a read.
     """
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    row = {"run_id": run_id, "step": step, **{k: values[k] for k in SNAPSHOT_FIELDS}}
+    row = {"run_id": run_id, "step": step, **values}
     stmt = insert_fn(cast(Table, RunHistory.__table__)).values(row)
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "step"],
