@@ -19,7 +19,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from service.curriculum.estimators import EstimatorConfig
+from service.curriculum.estimators import EstimatorConfig, EstimatorKind, Window
 from service.curriculum.kernels import KernelConfig
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -76,11 +76,11 @@ class Kernel(Request):
 
 
 class EstimatorSpec(Request):
-    kind: Literal["empirical", "posterior"] = "empirical"
+    kind: EstimatorKind = "empirical"
     prior_alpha: PositiveFinite = 1.0
     prior_beta: PositiveFinite = 1.0
     half_life_steps: PositiveFinite | None = None
-    window: Literal["all", "latest"] = Field(
+    window: Window = Field(
         "all",
         description=(
             "Which estimation rounds a problem's pass rate covers: 'all' (every outcome, "

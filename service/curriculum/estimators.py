@@ -22,7 +22,9 @@ ZONE_UNSEEN, ZONE_INTRACTABLE, ZONE_FRONTIER, ZONE_MASTERED = 0, 1, 2, 3
 # optional half-life). "latest": only the outcomes at the problem's newest step, so after a
 # fresh K-rollout re-estimate the pass rate IS that estimate (the student moves; old rounds
 # describe an older student). See docs/architecture.md, "Pass rates that track the student".
-WINDOWS: tuple[str, ...] = ("all", "latest")
+Window = Literal["all", "latest"]
+WINDOWS: tuple[Window, ...] = ("all", "latest")
+EstimatorKind = Literal["empirical", "posterior"]
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,11 @@ class EstimatorConfig:
     with steps, or only the newest round counts.
     """
 
-    kind: Literal["empirical", "posterior"] = "empirical"
+    kind: EstimatorKind = "empirical"
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     half_life_steps: float | None = None
-    window: Literal["all", "latest"] = "all"
+    window: Window = "all"
 
     def __post_init__(self) -> None:
         if self.kind not in ("empirical", "posterior"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
@@ -10,7 +10,7 @@ from service.auth import digest, new_run_token
 from service.curriculum.estimators import EstimatorConfig
 from service.curriculum.kernels import KernelConfig
 from service.db import UnitOfWork
-from service.domain.views import RunOut
+from service.domain.views import EstimatorOut, KernelOut, RunOut
 from service.errors import Conflict, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
@@ -22,8 +22,8 @@ def run_view(run: Run, dataset_name: str, token: str | None = None) -> RunOut:
         name=run.name,
         dataset=dataset_name,
         # The settings objects' field names are the API's (alpha, beta; kind, ..., window).
-        kernel=asdict(run.kernel),
-        estimator=asdict(run.estimator),
+        kernel=KernelOut.model_validate(run.kernel, from_attributes=True),
+        estimator=EstimatorOut.model_validate(run.estimator, from_attributes=True),
         step=run.max_step,
         created_at=run.created_at,
         token=token,

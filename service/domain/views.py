@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.curriculum.estimators import Zone
+from service.curriculum.estimators import EstimatorKind, Window, Zone
 from service.curriculum.summaries import QueueReason
 
 
@@ -55,11 +55,28 @@ class ProblemOut(View):
 # ---- runs -----------------------------------------------------------------------------------
 
 
+class KernelOut(View):
+    """The run's w(p) = p^alpha (1-p)^beta, as its creation set it."""
+
+    alpha: float
+    beta: float
+
+
+class EstimatorOut(View):
+    """How the run estimates pass rates from counts, as its creation set it (EstimatorSpec)."""
+
+    kind: EstimatorKind
+    prior_alpha: float
+    prior_beta: float
+    half_life_steps: float | None
+    window: Window
+
+
 class RunOut(View):
     name: str
     dataset: str
-    kernel: dict[str, float]
-    estimator: dict[str, Any]
+    kernel: KernelOut
+    estimator: EstimatorOut
     step: int | None
     created_at: datetime
     token: str | None = Field(
