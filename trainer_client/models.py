@@ -22,6 +22,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# The values of the response enums, as this client knows them (the fields stay plain str, see
+# above). tests/client/test_models_match_openapi.py holds them equal to the service's.
+ZONES = ("unseen", "intractable", "frontier", "mastered")  # ProblemStats.zone, Zones' fields
+ROLLOUT_REASONS = ("unseen", "stale", "uncertain")  # RolloutItem.reason
+BATCH_SOURCES = ("drawn", "fill_unseen", "fill_uniform")  # BatchItem.source, Batch.sources
+
+
 # ---- service ---------------------------------------------------------------------------------
 
 
@@ -117,7 +124,7 @@ class ProblemStats(_Model):
     successes: int | float
     pass_rate: float | None = None
     weight: float
-    zone: str
+    zone: str  # one of ZONES
     last_step: int | None = None
 
 
@@ -159,7 +166,7 @@ class RolloutItem(_Model):
     problem_id: str
     prompt: str
     answer: str | None = None
-    reason: str  # "unseen" | "stale" | "uncertain"
+    reason: str  # one of ROLLOUT_REASONS
 
 
 class RolloutQueue(_Model):
