@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 from sqlalchemy import Engine
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from service.db import UnitOfWork
+from service.domain import runs
 from service.domain.activity import RequestActivity
 from service.domain.history import HistoryRecorder
 from service.domain.index_registry import IndexRegistry
@@ -20,9 +22,12 @@ from service.domain.prompt_cache import PromptCache
 from service.domain.runs import RunRef
 from service.domain.sampler import Sampler
 from service.metrics import Metrics
+from service.models import Run
 from service.settings import Settings
 
 log = logging.getLogger("paced")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,3 +97,22 @@ class AppContext:
             raise
         finally:
             uow.close()
+
+    def use(
+        self, use_case: Callable[Concatenate[UnitOfWork, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A use case in the request scope: what a route does between reading its input and
+        sending the result."""
+        with self.transaction() as uow:
+            return use_case(uow, *args, **kwargs)
+
+    def on_run(
+        self,
+        run: str,
+        use_case: Callable[Concatenate[UnitOfWork, Run, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """A use case on the named run (404 when there is none), in the request scope."""
+        with self.transaction() as uow:
+            return use_case(uow, runs.require(uow, run), *args, **kwargs)

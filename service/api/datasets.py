@@ -20,50 +20,41 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=views.DatasetList)
+@router.get("")
 def list_datasets(ctx: AppContext = Depends(get_ctx)) -> views.DatasetList:
-    with ctx.transaction() as uow:
-        return views.DatasetList(items=datasets.list_all(uow))
+    return views.DatasetList(items=ctx.use(datasets.list_all))
 
 
 @router.post(
     "",
-    response_model=views.DatasetOut,
     status_code=status.HTTP_201_CREATED,
     responses=errors(*BODY, 409),
 )
 def create_dataset(
     body: schemas.DatasetCreate, ctx: AppContext = Depends(get_ctx)
 ) -> views.DatasetOut:
-    with ctx.transaction() as uow:
-        return datasets.create(uow, body.name, body.description)
+    return ctx.use(datasets.create, body.name, body.description)
 
 
-@router.get("/{dataset}", response_model=views.DatasetOut, responses=errors(404))
+@router.get("/{dataset}", responses=errors(404))
 def get_dataset(dataset: str, ctx: AppContext = Depends(get_ctx)) -> views.DatasetOut:
-    with ctx.transaction() as uow:
-        return datasets.get(uow, dataset)
+    return ctx.use(datasets.get, dataset)
 
 
-@router.post(
-    "/{dataset}/problems", response_model=views.ProblemsUpserted, responses=errors(*BODY, 404)
-)
+@router.post("/{dataset}/problems", responses=errors(*BODY, 404))
 def upsert_problems(
     dataset: str, body: schemas.ProblemsUpsert, ctx: AppContext = Depends(get_ctx)
 ) -> views.ProblemsUpserted:
     check_items(ctx.settings, "problems", len(body.problems))
     rows = body.model_dump()["problems"]  # one call: per-item dumps cost 5x more
-    with ctx.transaction() as uow:
-        return datasets.upsert_problems(uow, dataset, rows, ctx.problems_changed)
+    return ctx.use(datasets.upsert_problems, dataset, rows, ctx.problems_changed)
 
 
 @router.get(
     "/{dataset}/problems/{problem_id:path}",
-    response_model=views.ProblemOut,
     responses=errors(404),
 )
 def get_problem(
     dataset: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
 ) -> views.ProblemOut:
-    with ctx.transaction() as uow:
-        return datasets.get_problem(uow, dataset, problem_id)
+    return ctx.use(datasets.get_problem, dataset, problem_id)

@@ -10,7 +10,7 @@ from service.api.deps import get_ctx
 from service.api.responses import AUTH, DATABASE, errors
 from service.api.security import require_run_access
 from service.context import AppContext
-from service.domain import history, reports, runs
+from service.domain import history, reports
 
 router = APIRouter(
     prefix="/v1/runs",
@@ -20,18 +20,16 @@ router = APIRouter(
 )
 
 
-@router.get("/{run}/history", response_model=reports.HistoryOut)
+@router.get("/{run}/history")
 def get_history(run: str, ctx: AppContext = Depends(get_ctx)) -> reports.HistoryOut:
-    with ctx.transaction() as uow:
-        return reports.HistoryOut(items=history.history(uow, runs.require(uow, run)))
+    return reports.HistoryOut(items=ctx.on_run(run, history.history))
 
 
-@router.get("/{run}/overview", response_model=reports.Overview)
+@router.get("/{run}/overview")
 def get_overview(
     run: str,
     bins: Annotated[int, Query(ge=1, le=200)] = 20,
     top: Annotated[int, Query(ge=0, le=100)] = 10,
     ctx: AppContext = Depends(get_ctx),
 ) -> reports.Overview:
-    with ctx.transaction() as uow:
-        return history.overview(uow, ctx.registry, runs.require(uow, run), bins, top)
+    return ctx.on_run(run, history.overview, ctx.registry, bins, top)

@@ -15,7 +15,7 @@ from service.api.deps import get_ctx
 from service.api.responses import AUTH, DATABASE, errors
 from service.api.security import require_admin, require_run_access
 from service.context import AppContext
-from service.domain import overview, reports, runs
+from service.domain import overview, reports
 
 # A run-name glob: the name alphabet plus `*` (any run of characters), e.g. `paced-s*`.
 NAME_GLOB = r"^[a-z0-9._*-]{1,64}$"
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/v1", tags=["overview"], responses=errors(*AUTH, *DAT
 
 @router.get(
     "/runs-summary",
-    response_model=reports.RunsSummary,
     dependencies=[Depends(require_admin)],
 )
 def runs_summary(
@@ -38,13 +37,11 @@ def runs_summary(
 ) -> reports.RunsSummary:
     """Every run (filtered by dataset and name glob) with its newest history snapshot:
     zone counts, mean weight, effective problems and when it was taken. One query."""
-    with ctx.transaction() as uow:
-        return reports.RunsSummary(items=overview.runs_summary(uow, dataset, name))
+    return reports.RunsSummary(items=ctx.use(overview.runs_summary, dataset, name))
 
 
 @router.get(
     "/compare",
-    response_model=reports.Comparison,
     dependencies=[Depends(require_admin)],
     responses=errors(404),
 )
@@ -67,13 +64,11 @@ def compare(
     pair_names = (
         overview.parse_run_list("pair", pair, at_least=2, at_most=2) if pair is not None else None
     )
-    with ctx.transaction() as uow:
-        return overview.compare(uow, ctx.registry, names, pair_names, bins, top)
+    return ctx.use(overview.compare, ctx.registry, names, pair_names, bins, top)
 
 
 @router.get(
     "/runs/{run}/problem-history/{problem_id:path}",
-    response_model=reports.ProblemHistory,
     dependencies=[Depends(require_run_access)],
     responses=errors(404),
 )
@@ -81,5 +76,4 @@ def problem_history(
     run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
 ) -> reports.ProblemHistory:
     """One problem of a run: its text, current stats and outcomes summed per step."""
-    with ctx.transaction() as uow:
-        return overview.problem_history(uow, runs.require(uow, run), problem_id)
+    return ctx.on_run(run, overview.problem_history, problem_id)

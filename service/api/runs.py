@@ -22,41 +22,36 @@ RUN = [Depends(require_run_access)]
 DEFAULT_LEASE_S = 600.0
 
 
-@router.get("", response_model=views.RunList, dependencies=ADMIN)
+@router.get("", dependencies=ADMIN)
 def list_runs(ctx: AppContext = Depends(get_ctx)) -> views.RunList:
-    with ctx.transaction() as uow:
-        return views.RunList(items=runs.list_all(uow))
+    return views.RunList(items=ctx.use(runs.list_all))
 
 
 @router.post(
     "",
-    response_model=views.RunOut,
     status_code=status.HTTP_201_CREATED,
     dependencies=ADMIN,
     responses=errors(*BODY, 404, 409),  # 404: the dataset; 409: the name is taken
 )
 def create_run(body: schemas.RunCreate, ctx: AppContext = Depends(get_ctx)) -> views.RunOut:
-    with ctx.transaction() as uow:
-        _, view = runs.create(
-            uow,
-            body.name,
-            body.dataset,
-            body.kernel.config(),
-            body.estimator.config(),
-            with_token=bool(ctx.settings.admin_token),
-        )
-        return view
+    _, view = ctx.use(
+        runs.create,
+        body.name,
+        body.dataset,
+        body.kernel.config(),
+        body.estimator.config(),
+        with_token=bool(ctx.settings.admin_token),
+    )
+    return view
 
 
-@router.get("/{run}", response_model=views.RunOut, dependencies=RUN, responses=errors(404))
+@router.get("/{run}", dependencies=RUN, responses=errors(404))
 def get_run(run: str, ctx: AppContext = Depends(get_ctx)) -> views.RunOut:
-    with ctx.transaction() as uow:
-        return runs.get(uow, run)
+    return ctx.use(runs.get, run)
 
 
 @router.post(
     "/{run}/outcomes",
-    response_model=views.OutcomesAccepted,
     dependencies=RUN,
     responses=errors(*BODY, 404, 409),  # 409: an Idempotency-Key reused with another body
 )
@@ -71,10 +66,7 @@ def post_outcomes(
     errors = schemas.successes_within_attempts(items)
     if errors:
         raise RequestValidationError(errors)
-    with ctx.transaction() as uow:
-        result = outcomes.ingest(
-            uow, runs.require(uow, run), items, idempotency_key, ctx.outcomes_committed
-        )
+    result = ctx.on_run(run, outcomes.ingest, items, idempotency_key, ctx.outcomes_committed)
     ctx.metrics.outcomes_ingested.inc(len(items))
     ctx.metrics.attempts_ingested.inc(sum(o["attempts"] for o in items))
     return result
@@ -82,20 +74,17 @@ def post_outcomes(
 
 @router.get(
     "/{run}/problems/{problem_id:path}",
-    response_model=views.ProblemStatsOut,
     dependencies=RUN,
     responses=errors(404),
 )
 def get_problem_stats(
     run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
 ) -> views.ProblemStatsOut:
-    with ctx.transaction() as uow:
-        return curriculum.problem_stats(uow, runs.require(uow, run), problem_id)
+    return ctx.on_run(run, curriculum.problem_stats, problem_id)
 
 
 @router.post(
     "/{run}/weights",
-    response_model=views.WeightsPage,
     dependencies=RUN,
     responses=errors(*BODY, 404),
 )
@@ -107,10 +96,7 @@ def get_weights(
     query = body or schemas.WeightsQuery()
     if query.problem_ids is not None:
         check_items(ctx.settings, "problem_ids", len(query.problem_ids))
-    with ctx.transaction() as uow:
-        return curriculum.weights(
-            uow, runs.require(uow, run), query.problem_ids, query.cursor, query.limit
-        )
+    return ctx.on_run(run, curriculum.weights, query.problem_ids, query.cursor, query.limit)
 
 
 @router.post(
@@ -145,7 +131,6 @@ async def draw_batch(
 
 @router.get(
     "/{run}/rollout-queue",
-    response_model=views.RolloutQueue,
     dependencies=RUN,
     responses=errors(404),
 )
@@ -164,23 +149,17 @@ def rollout_queue(
             [{"type": "value_error", "loc": ("query", "lease_s"), "msg": "lease_s needs a claimer"}]
         )
     lease = None if claimer is None else claims.LeaseSpec(claimer, lease_s or DEFAULT_LEASE_S)
-    with ctx.transaction() as uow:
-        if lease is None and not skip_leased:
-            return curriculum.rollout_queue(
-                uow, ctx.registry, runs.require(uow, run), limit, stale_after
-            )
-        return claims.rollout_queue(
-            uow, ctx.registry, runs.require(uow, run), limit, stale_after, lease, skip_leased
-        )
+    if lease is None and not skip_leased:
+        return ctx.on_run(run, curriculum.rollout_queue, ctx.registry, limit, stale_after)
+    return ctx.on_run(
+        run, claims.rollout_queue, ctx.registry, limit, stale_after, lease, skip_leased
+    )
 
 
-@router.get(
-    "/{run}/difficulty", response_model=views.Difficulty, dependencies=RUN, responses=errors(404)
-)
+@router.get("/{run}/difficulty", dependencies=RUN, responses=errors(404))
 def difficulty(
     run: str,
     bins: Annotated[int, Query(ge=1, le=1000)] = 10,
     ctx: AppContext = Depends(get_ctx),
 ) -> views.Difficulty:
-    with ctx.transaction() as uow:
-        return curriculum.difficulty(uow, ctx.registry, runs.require(uow, run), bins)
+    return ctx.on_run(run, curriculum.difficulty, ctx.registry, bins)

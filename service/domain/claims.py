@@ -94,8 +94,8 @@ def batch(
 
 def rollout_queue(
     uow: UnitOfWork,
-    registry: IndexRegistry,
     run: Run,
+    registry: IndexRegistry,
     limit: int,
     stale_after: int | None,
     lease: LeaseSpec | None,

@@ -213,7 +213,7 @@ def _why_nothing_eligible(n_seen: int, mode: str) -> str:
     return "no problem is eligible: no problem has an estimate yet"
 
 
-def difficulty(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int) -> Difficulty:
+def difficulty(uow: UnitOfWork, run: Run, registry: IndexRegistry, bins: int) -> Difficulty:
     entry = registry.get(uow.session, run)
     with entry.lock:
         report = entry.index.difficulty(bins)
@@ -221,7 +221,7 @@ def difficulty(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int) ->
 
 
 def rollout_queue(
-    uow: UnitOfWork, registry: IndexRegistry, run: Run, limit: int, stale_after: int | None
+    uow: UnitOfWork, run: Run, registry: IndexRegistry, limit: int, stale_after: int | None
 ) -> RolloutQueue:
     entry = registry.get(uow.session, run)
     with entry.lock:

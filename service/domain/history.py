@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+from typing import Any, TypedDict
 
 import numpy as np
 from sqlalchemy import Row
@@ -27,7 +27,7 @@ from service.db import UnitOfWork
 from service.domain import runs as run_service
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry
-from service.domain.previews import MISSING_TEXT, ProblemText, text_fields
+from service.domain.previews import Preview, previews
 from service.domain.reports import HistoryPoint, KernelCurve, Overview, ProblemSummary
 from service.domain.views import Difficulty, Zones
 from service.models import Run, RunHistory, utcnow
@@ -174,10 +174,10 @@ def _top_slots(values: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     return candidates[np.argsort(-values[candidates], kind="stable")]
 
 
-class _SlotStats(NamedTuple):
-    """A problem's numbers copied out of the index under its lock (texts are read after)."""
+class _SlotStats(TypedDict):
+    """A problem's numbers (ProblemSummary's), copied out of the index under its lock: the
+    texts are read after it is released."""
 
-    id: int
     attempts: float
     successes: float
     pass_rate: float
@@ -185,40 +185,31 @@ class _SlotStats(NamedTuple):
     last_step: int
 
 
-def _slot_stats(arrays: IndexArrays, slots: np.ndarray) -> list[_SlotStats]:
+def _slot_stats(arrays: IndexArrays, slots: np.ndarray) -> list[tuple[int, _SlotStats]]:
+    """(problem id, its numbers) per slot."""
     att, succ = arrays.attempts[slots], arrays.successes[slots]
     return [
-        _SlotStats(
-            id=int(arrays.ids[s]),
-            attempts=float(a),
-            successes=float(k),
-            pass_rate=float(np.clip(k / a, 0.0, 1.0)),
-            weight=float(arrays.weights[s]),
-            last_step=int(arrays.last_step[s]),
+        (
+            int(arrays.ids[s]),
+            _SlotStats(
+                attempts=float(a),
+                successes=float(k),
+                pass_rate=float(np.clip(k / a, 0.0, 1.0)),
+                weight=float(arrays.weights[s]),
+                last_step=int(arrays.last_step[s]),
+            ),
         )
         for s, a, k in zip(slots, att, succ, strict=True)
     ]
 
 
-def _summaries(rows: list[_SlotStats], texts: dict[int, ProblemText]) -> list[ProblemSummary]:
-    summaries = []
-    for row in rows:
-        external_id, prompt, answer = texts.get(row.id, MISSING_TEXT)
-        summaries.append(
-            ProblemSummary(
-                problem_id=external_id,
-                attempts=row.attempts,
-                successes=row.successes,
-                pass_rate=row.pass_rate,
-                weight=row.weight,
-                last_step=row.last_step,
-                **text_fields(prompt, answer),
-            )
-        )
-    return summaries
+def _summaries(
+    rows: list[tuple[int, _SlotStats]], shown: dict[int, Preview]
+) -> list[ProblemSummary]:
+    return [ProblemSummary(**numbers, **shown[pid]) for pid, numbers in rows]
 
 
-def overview(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int, top: int) -> Overview:
+def overview(uow: UnitOfWork, run: Run, registry: IndexRegistry, bins: int, top: int) -> Overview:
     """What the dashboard shows: summaries only, whatever the run's size."""
     entry = registry.get(uow.session, run)
     with entry.lock:
@@ -231,14 +222,14 @@ def overview(uow: UnitOfWork, registry: IndexRegistry, run: Run, bins: int, top:
             arrays, _top_slots(arrays.last_step.astype(np.int64), zone == ZONE_MASTERED, top)
         )
         mean_p = index.summary()["mean_pass_rate"]
-    texts = dataset_store.problems_by_ids(uow.session, [row.id for row in frontier + mastered])
+    shown = previews(uow, [pid for pid, _ in frontier + mastered])
     dataset = dataset_store.get_by_id(uow.session, run.dataset_id)
     curve = kernel_curve(estimator_for(run).kernel, report["histogram"]["edges"])
     return Overview(
         run=run_service.run_view(run, dataset.name if dataset else ""),
         difficulty=Difficulty.model_validate(report),
         mean_pass_rate=mean_p,
-        top_frontier=_summaries(frontier, texts),
-        recently_mastered=_summaries(mastered, texts),
+        top_frontier=_summaries(frontier, shown),
+        recently_mastered=_summaries(mastered, shown),
         kernel_curve=KernelCurve.model_validate(curve),
     )

@@ -18,7 +18,7 @@ from service.domain import runs as run_service
 from service.domain.datasets import problem_view
 from service.domain.history import history_point
 from service.domain.index_registry import IndexRegistry
-from service.domain.previews import MISSING_TEXT, text_fields
+from service.domain.previews import previews
 from service.domain.reports import (
     ComparedRun,
     Comparison,
@@ -168,19 +168,16 @@ def compare(
             )
         )
     gaps = largest_differences(arrays[pair[0]], arrays[pair[1]], top)
-    texts = dataset_store.problems_by_ids(uow.session, [gap.id for gap in gaps])
-    differences = []
-    for gap in gaps:
-        external_id, prompt, answer = texts.get(gap.id, MISSING_TEXT)
-        differences.append(
-            Difference(
-                problem_id=external_id,
-                **text_fields(prompt, answer),
-                pass_rates=gap.pass_rates,
-                attempts=gap.attempts,
-                difference=gap.difference,
-            )
+    shown = previews(uow, [gap.id for gap in gaps])
+    differences = [
+        Difference(
+            **shown[gap.id],
+            pass_rates=gap.pass_rates,
+            attempts=gap.attempts,
+            difference=gap.difference,
         )
+        for gap in gaps
+    ]
     return Comparison(dataset=runs[0][1], runs=items, pair=pair, differences=differences)
 
 

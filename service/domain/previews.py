@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict
+
+from service.db import UnitOfWork
+from service.store import datasets as dataset_store
 
 # Long enough for a typical math prompt to arrive whole (the tables show it on hover), short
 # enough that a dataset of 100 KB prompts cannot swell a dashboard poll. The problem page
 # (/v1/runs/{run}/problem-history/{id}) returns the whole prompt.
 PROMPT_PREVIEW_CHARS = 2000
 
-# (external id, prompt, answer), as store.datasets.problems_by_ids reads them; what a table
-# shows for a problem deleted since its numbers were copied out of the index.
-ProblemText = tuple[str, str, str | None]
-MISSING_TEXT: ProblemText = ("?", "", None)
 
-
-class PreviewFields(TypedDict):
+class Preview(TypedDict):
     """The text fields of a table row (reports.ProblemSummary, reports.Difference)."""
 
+    problem_id: str
     prompt: str
     prompt_truncated: bool
     answer: str | None
 
 
-def text_fields(prompt: str, answer: str | None) -> PreviewFields:
+def preview(problem_id: str, prompt: str, answer: str | None) -> Preview:
     truncated = len(prompt) > PROMPT_PREVIEW_CHARS
-    return PreviewFields(
+    return Preview(
+        problem_id=problem_id,
         prompt=prompt[:PROMPT_PREVIEW_CHARS] if truncated else prompt,
         prompt_truncated=truncated,
         answer=answer,
     )
+
+
+def previews(uow: UnitOfWork, ids: Sequence[int]) -> dict[int, Preview]:
+    """Each problem's preview by internal id, in one read; a problem deleted since its
+    numbers were copied out of the index shows as "?"."""
+    texts = dataset_store.problems_by_ids(uow.session, ids)
+    return {pid: preview(*texts.get(pid, ("?", "", None))) for pid in ids}
