@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from service.curriculum.estimators import EstimatorConfig
+from service.curriculum.estimators import EstimatorConfig, EstimatorKind, Window
 from service.curriculum.kernels import KernelConfig
 
 NAMING_CONVENTION = {
@@ -35,6 +35,11 @@ NAMING_CONVENTION = {
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Column kinds several tables share.
+Count = Annotated[int, mapped_column(BigInteger)]
+Real = Annotated[float, mapped_column(Double)]
+Packed = Annotated[bytes, mapped_column(LargeBinary)]  # a little-endian array
+RunId = Annotated[int, mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))]
 
 
 def utcnow() -> datetime:
@@ -98,12 +103,14 @@ class Run(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     kernel_alpha: Mapped[float] = mapped_column(Double)
     kernel_beta: Mapped[float] = mapped_column(Double)
-    estimator_kind: Mapped[str] = mapped_column(String(16))
+    estimator_kind: Mapped[EstimatorKind] = mapped_column(String(16))
     prior_alpha: Mapped[float] = mapped_column(Double)
     prior_beta: Mapped[float] = mapped_column(Double)
     half_life_steps: Mapped[float | None] = mapped_column(Double)
     # "all" or "latest": which estimation rounds the counts cover (curriculum.estimators).
-    estimator_window: Mapped[str] = mapped_column(String(16), default="all", server_default="all")
+    estimator_window: Mapped[Window] = mapped_column(
+        String(16), default="all", server_default="all"
+    )
 
     # Bumped by every outcomes request: orders writes for replicas pulling deltas.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -125,11 +132,11 @@ class Run(Base):
     @property
     def estimator(self) -> EstimatorConfig:
         return EstimatorConfig(
-            self.estimator_kind,  # type: ignore[arg-type]  # a checked Literal, stored as text
+            self.estimator_kind,
             self.prior_alpha,
             self.prior_beta,
             self.half_life_steps,
-            self.estimator_window,  # type: ignore[arg-type]
+            self.estimator_window,
         )
 
     @estimator.setter
@@ -155,13 +162,13 @@ class OutcomeBatch(Base):
     __table_args__ = (Index("ix_outcome_batches_run_version", "run_id", "version"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    version: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[RunId]
+    version: Mapped[Count]
     count: Mapped[int] = mapped_column(Integer)
-    problem_ids: Mapped[bytes] = mapped_column(LargeBinary)
-    attempts: Mapped[bytes] = mapped_column(LargeBinary)
-    successes: Mapped[bytes] = mapped_column(LargeBinary)
-    steps: Mapped[bytes] = mapped_column(LargeBinary)
+    problem_ids: Mapped[Packed]
+    attempts: Mapped[Packed]
+    successes: Mapped[Packed]
+    steps: Mapped[Packed]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -189,14 +196,22 @@ class ProblemStats(Base):
     last_step: Mapped[int] = mapped_column(BigInteger)
 
 
-class IdempotencyKey(Base):
-    __tablename__ = "idempotency_keys"
+class FirstAnswer:
+    """A request keyed by (run, the caller's key) whose first answer is kept: a retry (or
+    another rank) with the key gets it again; the key with another body is a 409."""
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     body_hash: Mapped[str] = mapped_column(String(64))
-    response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyKey(FirstAnswer, Base):
+    """An outcomes post under an Idempotency-Key, with the response it got."""
+
+    __tablename__ = "idempotency_keys"
+
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class RunHistory(Base):
@@ -209,15 +224,15 @@ class RunHistory(Base):
     __table_args__ = (UniqueConstraint("run_id", "step"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    step: Mapped[int] = mapped_column(BigInteger)
-    unseen: Mapped[int] = mapped_column(BigInteger)
-    intractable: Mapped[int] = mapped_column(BigInteger)
-    frontier: Mapped[int] = mapped_column(BigInteger)
-    mastered: Mapped[int] = mapped_column(BigInteger)
-    mean_pass_rate: Mapped[float | None] = mapped_column(Double)
-    mean_weight: Mapped[float] = mapped_column(Double)
-    effective_problems: Mapped[float] = mapped_column(Double)
+    run_id: Mapped[RunId]
+    step: Mapped[Count]
+    unseen: Mapped[Count]
+    intractable: Mapped[Count]
+    frontier: Mapped[Count]
+    mastered: Mapped[Count]
+    mean_pass_rate: Mapped[Real | None]
+    mean_weight: Mapped[Real]
+    effective_problems: Mapped[Real]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -242,7 +257,7 @@ class RolloutLease(Base):
     attempts_at_claim: Mapped[int] = mapped_column(BigInteger)
 
 
-class PinnedDraw(Base):
+class PinnedDraw(FirstAnswer, Base):
     """A batch drawn under a caller's draw key: every request with that key gets these items
     (N ranks asking for step t get one batch whatever was posted in between).
 
@@ -251,8 +266,4 @@ class PinnedDraw(Base):
 
     __tablename__ = "pinned_draws"
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    body_hash: Mapped[str] = mapped_column(String(64))
     draw: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
