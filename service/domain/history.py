@@ -145,14 +145,10 @@ class HistoryRecorder:
 
 def history_point(row: RunHistory | Row[Any]) -> HistoryPoint:
     """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
+    zones = Zones.model_validate(row, from_attributes=True)  # the row's four zone columns
     return HistoryPoint(
         step=row.step,
-        zones=Zones(
-            unseen=row.unseen,
-            intractable=row.intractable,
-            frontier=row.frontier,
-            mastered=row.mastered,
-        ),
+        zones=zones,
         mean_pass_rate=row.mean_pass_rate,
         mean_weight=row.mean_weight,
         effective_problems=row.effective_problems,
