@@ -167,11 +167,12 @@ def parse_batch(content: bytes, media_type: str) -> tuple[list[BatchItem], dict[
             width = len(FIELDS)
             padded = known if len(known) == width else [*known, [None] * len(known[0])]
             items = [
-                BatchItem(*values[:width], dict(zip(names, values[width:], strict=True)))
+                # values[:width] is the 7 fields; mypy cannot count a slice's length.
+                BatchItem(*values[:width], dict(zip(names, values[width:], strict=True)))  # type: ignore[call-arg]
                 for values in zip(*padded, *columns.values(), strict=True)
             ]
         else:
             items = list(map(BatchItem, *known))
         return items, body
-    rows = dict(_ROWS.validate_json(content))
+    rows: dict[str, Any] = dict(_ROWS.validate_json(content))
     return [_row_item(row) for row in rows.pop("items")], rows
