@@ -85,7 +85,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
     from trainer_client.client import PacedClient
     from trainer_client.tasks.arithmetic.bundle import load_task_bundle
-    from trainer_client.trainer.loop import train
+    from trainer_client.trainer.recipes.distill import train
 
     torch.set_num_threads(spec.threads)
     from transformers.utils import logging as hf_logging

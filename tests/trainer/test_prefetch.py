@@ -1,9 +1,11 @@
-"""BatchPrefetcher and OutcomePoster against a real service (SQLite and PostgreSQL).
+"""BatchPrefetcher and the trainer half's outcome posts against a real service (SQLite and
+PostgreSQL).
 
 - Determinism: the same seeds give the same batches with and without prefetching, and a
   batch pinned by a step's draw key is what a restarted trainer gets for that step.
 - Exactly-once: a trainer process killed (SIGKILL) after some posts were acknowledged loses
-  none of them, and re-posting every step after a restart counts each outcome once.
+  none of them, and re-posting every step after a restart (trainer.outcomes.post_outcomes:
+  the key is the body's) counts each outcome once.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import pytest
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from trainer_client.client import PacedClient
-from trainer_client.errors import ValidationFailed
 from trainer_client.local.service import local_service
-from trainer_client.trainer.prefetch import BatchPrefetcher, OutcomePoster
+from trainer_client.trainer.outcomes import post_outcomes
+from trainer_client.trainer.prefetch import BatchPrefetcher
 from trainer_client.trainer.seeds import derive_seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +97,7 @@ def test_pinned_steps_survive_a_restart_with_outcomes_posted_in_between(service_
             return paced.batch("pinned", 16, seed=seed, draw_key=f"pinned-step-{step}")
 
         served = []
-        with BatchPrefetcher(fetch) as prefetcher, OutcomePoster(paced, "pinned") as poster:
+        with BatchPrefetcher(fetch) as prefetcher:
             for step in range(STEPS):
                 batch = prefetcher.get(step)
                 served.append(_ids(batch))
@@ -103,7 +105,7 @@ def test_pinned_steps_survive_a_restart_with_outcomes_posted_in_between(service_
                     {"problem_id": pid, "attempts": 4, "successes": 1, "step": step}
                     for pid in _ids(batch)
                 ]
-                poster.post(outcomes, key=f"pinned-outcomes-{step}")
+                post_outcomes(paced, "pinned", outcomes, step=step)
         # A restarted trainer asks for the same steps with the same keys: the same batches,
         # although the run's weights moved since.
         again = [_ids(fetch(step)) for step in range(STEPS)]
@@ -112,49 +114,24 @@ def test_pinned_steps_survive_a_restart_with_outcomes_posted_in_between(service_
         assert _ids(unpinned) != served[0]  # the outcomes did change what a fresh draw gets
 
 
-def test_poster_flush_acknowledges_everything_and_reraises_failures(service_url):
-    with PacedClient(service_url) as paced:
-        _new_graded_run(paced, "flush")
-        acked: list[str] = []
-        poster = OutcomePoster(paced, "flush", on_ack=lambda key, n: acked.append(key))
-        for step in range(5):
-            poster.post([{"problem_id": "p1", "attempts": 2, "successes": 1}], key=f"f{step}")
-        poster.flush()
-        assert acked == [f"f{step}" for step in range(5)]
-        assert paced.get_problem_stats("flush", "p1").attempts == 8 + 5 * 2
-        poster.post([{"problem_id": "no-such-problem", "attempts": 1, "successes": 0}], "bad")
-        with pytest.raises(ValidationFailed) as raised:
-            poster.flush()  # the worker's failure, raised here on the caller's thread
-        assert "no-such-problem" in str(raised.value.detail)
-        with pytest.raises(ValidationFailed):
-            poster.post([{"problem_id": "p1", "attempts": 1, "successes": 0}], "after")
-        with pytest.raises(ValidationFailed):
-            poster.close()
-        assert acked == [f"f{step}" for step in range(5)]
-        assert paced.get_problem_stats("flush", "p1").attempts == 8 + 5 * 2
-
-
 TRAINER = textwrap.dedent(
     """
     import sys, time
     from trainer_client.client import PacedClient
-    from trainer_client.trainer.prefetch import OutcomePoster
+    from trainer_client.trainer.outcomes import post_outcomes
 
     url, run, acks = sys.argv[1:4]
     steps, pause = int(sys.argv[4]), float(sys.argv[5])
 
-    def on_ack(key, accepted):
-        with open(acks, "a") as f:
-            f.write(key + "\\n")
-            f.flush()
-
-    with PacedClient(url) as paced, OutcomePoster(paced, run, on_ack=on_ack) as poster:
+    with PacedClient(url) as paced:
         for step in range(steps):
             outcomes = [
                 {"problem_id": f"p{(step * 7 + j) % 120}", "attempts": 3, "successes": j % 4}
                 for j in range(4)
             ]
-            poster.post(outcomes, key=f"{run}-step-{step}")
+            post_outcomes(paced, run, outcomes, step=step)  # returns once acknowledged
+            with open(acks, "a") as f:
+                f.write(f"{run}-step-{step}\\n")
             time.sleep(pause)
     """
 )

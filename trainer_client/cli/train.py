@@ -142,7 +142,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Every rank runs this under torchrun (docs/trainer.md: Multi-rank); one process without."""
     from trainer_client.client import PacedClient
     from trainer_client.tasks.arithmetic.bundle import load_task_bundle, prepare_task
-    from trainer_client.trainer.loop import train
+    from trainer_client.trainer.recipes.distill import train
     from trainer_client.trainer.ranks import process_group
     from trainer_client.trainer.report import format_summary
 

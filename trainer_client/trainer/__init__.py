@@ -1,4 +1,4 @@
-"""The PACED training loop (torch needed): config, loop, checkpoints, metrics, teacher cache.
+"""The PACED trainer (torch needed): recipes (recipes/) on one shared loop and its parts.
 
 Importing this package is cheap; `train` loads torch on first use.
 """
@@ -16,7 +16,7 @@ __all__ = ["TaskBundle", "TrainConfig", "train"]
 def __getattr__(name: str) -> Any:
     # PEP 562: the loop imports torch, so only load it when asked for.
     if name == "train":
-        from trainer_client.trainer.loop import train
+        from trainer_client.trainer.recipes.distill import train
 
         return train
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from trainer_client.client import PacedClient
-from trainer_client.trainer.batches import DrawnBatch
+from trainer_client.trainer.draws import DrawnBatch
 
 _STARTED = "paced_clock_started"  # request extension holding the send time of an attempt
 _THREAD = "paced_clock_thread"  # ... and the thread that sent it
@@ -53,6 +53,11 @@ class Counters:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def load(self, saved: dict[str, Any]) -> None:
+        """Continue from a checkpoint's totals, in place (the loop's parts share this object)."""
+        for name, value in saved.items():
+            setattr(self, name, value)
 
 
 @dataclass

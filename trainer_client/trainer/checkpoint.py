@@ -13,10 +13,15 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from trainer_client.trainer.accounting import Counters
+    from trainer_client.trainer.parallel import Student
+    from trainer_client.trainer.ranks import Ranks
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -84,3 +89,37 @@ def load_checkpoint(workdir: Path) -> Checkpoint:
     return Checkpoint(
         int(payload["next_step"]), payload["model"], payload["optimizer"], dict(payload["state"])
     )
+
+
+def save_run(
+    workdir: Path,
+    student: Student,
+    optimizer: torch.optim.Optimizer,
+    *,
+    ranks: Ranks,
+    next_step: int,
+    state: dict[str, Any],
+    counters: Counters,
+) -> None:
+    """A run's checkpoint: every rank gives its part (FSDP gathers), rank 0 writes it."""
+    model_state, optimizer_state = student.state_dicts(optimizer)
+    if ranks.is_main:
+        save_checkpoint(
+            workdir,
+            model_state=model_state,
+            optimizer_state=optimizer_state,
+            next_step=next_step,
+            state={**state, "counters": counters.to_dict()},
+        )
+
+
+def restore_run(
+    workdir: Path, student: Student, optimizer: torch.optim.Optimizer, counters: Counters
+) -> tuple[int, dict[str, Any]]:
+    """Every rank loads the checkpoint rank 0 wrote, counters included; returns (next step,
+    the loop's state)."""
+    saved = load_checkpoint(workdir)
+    student.load_state_dicts(optimizer, saved.model_state, saved.optimizer_state)
+    state = dict(saved.state)
+    counters.load(state.pop("counters"))
+    return saved.next_step, state

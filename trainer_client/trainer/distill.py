@@ -8,12 +8,16 @@ length P and a response of length R the mask covers positions P-1 .. P+R-2.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from trainer_client.trainer.losses import distillation_loss
+
+if TYPE_CHECKING:
+    from trainer_client.trainer.draws import DrawnBatch
 
 
 @dataclass
@@ -86,3 +90,32 @@ def distill_loss(
         reduction=reduction,  # type: ignore[arg-type]
         normalizer=normalizer,
     )
+
+
+def token_counts(
+    prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]]
+) -> tuple[int, int]:
+    """(response tokens, prompt + response tokens) of a batch."""
+    pairs = zip(prompts, responses, strict=True)
+    return sum(len(r) for r in responses), sum(len(p) + len(r) for p, r in pairs)
+
+
+def loss_normalizer(
+    reduction: str,
+    drawn: DrawnBatch,
+    response_tokens: int,
+    references: Mapping[str, Sequence[int]],
+) -> float:
+    """The loss's N over the whole drawn batch, on every rank alike, including the
+    zero-weight items whose forward pass was skipped: problems (sequence), or response
+    tokens (token; `response_tokens` are the trained items', over all ranks), counting a
+    skipped item at its teacher reference's length."""
+    if reduction == "sequence":
+        return float(len(drawn.items))
+    trained_ids = {item.problem_id for item in drawn.trained}
+    skipped = sum(
+        len(references.get(item.problem_id, ()))
+        for item in drawn.items
+        if item.problem_id not in trained_ids
+    )
+    return float(response_tokens + skipped)

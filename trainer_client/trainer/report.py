@@ -1,8 +1,13 @@
-"""A plain-text before -> after table of a training summary (printed by the CLI and the demo)."""
+"""A run's summary (summary.json) and its plain-text before -> after table (printed by the CLI
+and the demo)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainer_client.trainer.accounting import ClientClock, Counters
+    from trainer_client.trainer.config import TrainConfig
 
 ZONES = ("unseen", "intractable", "frontier", "mastered")
 
@@ -78,3 +83,49 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"({100 * timings.get('client_share_of_step', 0):.1f}% of step time)",
     ]
     return "\n".join(lines)
+
+
+def build_summary(
+    config: TrainConfig,
+    counters: Counters,
+    clock: ClientClock,
+    *,
+    pool_size: int,
+    state: dict[str, Any],
+    zones_after: dict[str, int] | None,
+    eval_after: dict[str, Any] | None,
+    service_after: dict[str, Any],
+) -> dict[str, Any]:
+    """summary.json: the run's before -> after measurements, what it spent, its timings."""
+    steps = max(1, counters.steps_run)
+    return {
+        "run": config.run,
+        "scheme": config.scheme,
+        "loss": config.loss,
+        "steps": config.steps,
+        "pool_size": pool_size,
+        "zones_before": state.get("zones_before"),
+        "zones_after": zones_after,
+        "service_before": state.get("service_before"),
+        "service_after": service_after,
+        "service_agreement": state.get("service_agreement"),
+        "eval_before": state.get("eval_before"),
+        "eval_after": eval_after,
+        "rollouts_spent": counters.rollouts,
+        "teacher_forwards": counters.teacher_forwards,
+        "conflicts": counters.conflicts,
+        "fallbacks": counters.fallbacks,
+        "refreshes": counters.refreshes,
+        "references_rejected": counters.references_rejected,
+        "references_missing": counters.references_missing,
+        "timings": {
+            "total_s": counters.wall_s,
+            "estimate_s": counters.estimate_s,
+            "train_compute_s": counters.train_s,
+            "mean_step_s": counters.step_s / steps,
+            "mean_client_s_per_step": counters.client_s / steps,
+            "client_share_of_step": counters.client_s / counters.step_s if counters.step_s else 0.0,
+            # requests sent ahead by the prefetch threads, while steps trained (whole run)
+            "client_background_s": clock.background_s,
+        },
+    }

@@ -12,12 +12,17 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
 from trainer_client.trainer.engines.base import RolloutEngine
+
+if TYPE_CHECKING:
+    from trainer_client.trainer.accounting import Counters
+    from trainer_client.trainer.bundle import TaskBundle
+    from trainer_client.trainer.ranks import Ranks
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -70,3 +75,38 @@ def teacher_references(
     tmp.write_text(json.dumps(references), encoding="utf-8")
     tmp.replace(path)
     return references
+
+
+def verified_references(
+    bundle: TaskBundle,
+    teacher_engine: RolloutEngine,
+    verifier: Any,
+    *,
+    ranks: Ranks,
+    counters: Counters,
+    cache_dir: Path,
+    max_new_tokens: int,
+) -> tuple[list[Any], dict[str, list[int]]]:
+    """(the pool that is trained on, its teacher references): problems whose reference the
+    verifier rejects leave the pool (distilling them would teach the teacher's mistake),
+    counted. References are generated (and cached) on rank 0 when the task has none."""
+    references = bundle.references
+    if references is None:
+        references = ranks.from_main(
+            lambda: teacher_references(
+                teacher_engine,
+                bundle.pool,
+                cache_dir,
+                teacher_key=bundle.teacher_key or model_fingerprint(bundle.teacher),
+                max_new_tokens=max_new_tokens,
+            )
+        )
+    pool = [p for p in bundle.pool if p.id in references]
+    texts = bundle.tokenizer.batch_decode(
+        [references[p.id] for p in pool], skip_special_tokens=True
+    )
+    grades = verifier.grade(texts, [p.answer or "" for p in pool])
+    kept = [p for p, ok in zip(pool, grades, strict=True) if ok]
+    counters.references_rejected = len(pool) - len(kept)
+    counters.references_missing = len(bundle.pool) - len(pool)
+    return kept, {p.id: references[p.id] for p in kept}

@@ -27,7 +27,8 @@ from trainer_client.tasks.word_problems.self_teacher import (
     self_distill_loss,
     student_prompt,
 )
-from trainer_client.trainer.estimate import EstimateResult, estimate, post_outcomes
+from trainer_client.trainer.estimate import EstimateResult, estimate
+from trainer_client.trainer.outcomes import post_outcomes
 from trainer_client.trainer.seeds import derive_seed
 
 
@@ -91,7 +92,7 @@ def estimate_pool(
         budget=lambda _id: max_new_tokens,
         rows_per_call=rows_per_call,
     )
-    post_outcomes(client, run, step, result.outcomes)
+    post_outcomes(client, run, result.outcomes, step=step)
     return result
 
 
