@@ -144,7 +144,7 @@ class Refiller:
 def verl_row(index: int, split: str = "train") -> dict:
     a, b = index % 7, index // 7
     return {
-        "data_source": "toy/sums",
+        "data_source": "openai/gsm8k",  # verl scores it with its GSM8K rule
         "prompt": [
             {"role": "system", "content": "Answer with the number only."},
             {"role": "user", "content": f"{a}+{b}="},
