@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from trainer_client import models
 from trainer_client.client import PacedClient
@@ -64,8 +64,8 @@ class PacedDraws:
         size: int,
         *,
         seed: int = 0,
-        mode: Mode = "proportional",
-        fill: Fill | None = FILL,
+        mode: str = "proportional",
+        fill: str | None = FILL,
         skip_leased: bool = True,
         lease_ttl_s: float | None = 600.0,
         key_prefix: str | None = None,
@@ -92,8 +92,9 @@ class PacedDraws:
             self.run,
             self.size,
             seed=self.seed_for(index),
-            mode=self.mode,
-            fill=self.fill,
+            # Checked by the client (a ValueError naming the field), like every request.
+            mode=cast(Mode, self.mode),
+            fill=cast(Fill | None, self.fill),
             draw_key=f"{self.key_prefix}:{index}" if self.pinned else None,
             lease=lease,
             skip_leased=self.skip_leased or None,
