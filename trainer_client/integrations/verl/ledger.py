@@ -85,7 +85,7 @@ class OutcomeLedger:
         passed = [ok for g in groups for ok in g.passed]
         outcomes = group_outcomes(problem_ids, passed, step)
         prefix = f"{self.key_prefix}:{_digest(g.rollout_id for g in groups)}"
-        key = outcome_key(prefix, step, distributed_rank(), outcomes)
+        key = outcome_key(prefix, step, distributed_rank(), [*outcomes])
         self.pending.append({"key": key, "outcomes": outcomes, "groups": len(groups)})
         self.recorded.setdefault(partition_id, set()).update(g.rollout_id for g in groups)
         self.save()
