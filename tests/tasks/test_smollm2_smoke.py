@@ -20,9 +20,11 @@ from trainer_client.client import PacedClient
 from trainer_client.local.service import local_service
 from trainer_client.tasks.word_problems import smollm2
 from trainer_client.tasks.word_problems.problems import HELD_OUT_FAMILY, TRAIN_FAMILIES, make_pool
-from trainer_client.tasks.word_problems.self_teacher import frozen_copy
+from trainer_client.tasks.word_problems.task import register, rollout_items
 from trainer_client.trainer.engines.transformers_engine import TransformersEngine
-from trainer_client.trainer.recipes import self_distill as pipeline
+from trainer_client.trainer.estimate import Estimator
+from trainer_client.trainer.recipes.self_distill import SelfDistillation, run_steps
+from trainer_client.trainer.self_teacher import frozen_copy, student_prompt
 from trainer_client.trainer.verifiers import MathVerifier
 
 pytestmark = pytest.mark.slow
@@ -48,31 +50,30 @@ def test_smollm2_rollouts_graded_posted_and_one_weighted_self_distillation_step(
     model, tokenizer = smollm2.load()
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     # Its own tokenizer and ChatML chat template, not a stand-in.
-    rendered = pipeline.student_prompt(tokenizer, "What is 2 + 2?")
+    rendered = student_prompt(tokenizer, "What is 2 + 2?")
     assert rendered.endswith("<|im_start|>assistant\n")
     teacher = frozen_copy(model)
     # Level 1 (one step, numbers up to 10): this student gets some of them right.
     problems = make_pool(4, levels=(1,), families=(*TRAIN_FAMILIES, HELD_OUT_FAMILY), seed=0)
-    items = pipeline.rollout_items(tokenizer, problems)
+    items = rollout_items(tokenizer, problems)
     engine = TransformersEngine(model, tokenizer, batch_size=K * len(problems))
     with (
         local_service(tmp_path / "service") as url,
         PacedClient(url) as client,
         MathVerifier(max_workers=1) as verifier,
     ):
-        pipeline.register(client, dataset="words", run="smoke", problems=problems)
-        estimated = pipeline.estimate_pool(
-            client=client,
-            run="smoke",
-            engine=engine,
-            verifier=verifier,
-            items=items,
+        register(client, dataset="words", run="smoke", problems=problems)
+        estimated = Estimator(
+            client,
+            "smoke",
+            engine,
+            verifier,
             k=K,
             seed=0,
-            step=0,
             temperature=TEMPERATURE,
-            max_new_tokens=TOKENS,
-        )
+            budget=lambda _problem_id: TOKENS,
+            rows_per_call=32,
+        )(items, step=0)
         assert estimated.rollouts == K * len(problems)
         # The outcomes are visible in the service: counts, pass rates and zones.
         for problem in problems:
@@ -86,31 +87,37 @@ def test_smollm2_rollouts_graded_posted_and_one_weighted_self_distillation_step(
 
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
         before = {name: p.detach().clone() for name, p in model.named_parameters()}
-        result = pipeline.self_distill_step(
-            client=client,
-            run="smoke",
-            student=model,
-            teacher=teacher,
-            tokenizer=tokenizer,
-            engine=engine,
-            optimizer=optimizer,
-            problems={p.problem_id: p for p in problems},
-            batch_size=len(problems),
+        recipe = SelfDistillation(
+            model,
+            teacher,
+            tokenizer,
+            engine,
+            optimizer,
             seed=0,
-            step=1,
             temperature=TEMPERATURE,
             max_new_tokens=TOKENS,
-            mode="uniform",
         )
-    assert result is not None
+        steps: list = []
+        run_steps(
+            recipe,
+            client,
+            "smoke",
+            problems,
+            scheme="paced-loss",
+            batch_size=len(problems),
+            seed=0,
+            steps=range(1, 2),
+            on_step=lambda result, difficulty, lap: steps.append(result),
+        )
+    (result,) = steps
     # Uniform draw: loss weight w / mean(w), so mastered/intractable problems weigh 0.
-    assert result.problems == zones.frontier
+    assert result.trained_items == zones.frontier
     assert result.loss > 0
     changed = sum(not torch.equal(p, before[n]) for n, p in model.named_parameters())
     assert changed > 0
     assert all(not p.requires_grad for p in teacher.parameters())
     print(
         f"\nsmoke: pass rates {estimated.pass_rates}, zones {zones}, step loss "
-        f"{result.loss:.4f} over {result.problems} problems, {changed} tensors changed, "
+        f"{result.loss:.4f} over {result.trained_items} problems, {changed} tensors changed, "
         f"{time.perf_counter() - started:.1f} s"
     )

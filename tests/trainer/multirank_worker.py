@@ -17,8 +17,8 @@ import torch
 from trainer_client.client import PacedClient
 from trainer_client.tasks.arithmetic.bundle import load_task_bundle
 from trainer_client.trainer.config import TrainConfig
-from trainer_client.trainer.recipes.distill import train
 from trainer_client.trainer.ranks import process_group
+from trainer_client.trainer.recipes.distill import train
 
 
 def main(argv: list[str]) -> int:

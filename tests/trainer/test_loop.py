@@ -24,8 +24,8 @@ from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer  # noqa: E
 from trainer_client.tasks.arithmetic.training import train_supervised  # noqa: E402
 from trainer_client.trainer.bundle import TaskBundle  # noqa: E402
 from trainer_client.trainer.config import TrainConfig  # noqa: E402
-from trainer_client.trainer.recipes.distill import train  # noqa: E402
 from trainer_client.trainer.metrics import MetricsLog  # noqa: E402
+from trainer_client.trainer.recipes.distill import train  # noqa: E402
 from trainer_client.trainer.seeds import derive_seed  # noqa: E402
 
 

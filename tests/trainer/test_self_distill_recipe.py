@@ -1,5 +1,5 @@
-"""The self-distillation pipeline's own logic: response lengths/truncation and the uniform
-baseline step, on a tiny in-process model with a scripted rollout engine."""
+"""The self-distillation recipe's own logic: response lengths/truncation and the uniform
+baseline's steps on the shared loop, on a tiny in-process model with a scripted engine."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.tasks.test_self_teacher import tiny_model  # noqa: E402
-from tests.tasks.test_self_teacher import tokenizer as tokenizer  # noqa: E402,F401
+from tests.trainer.test_self_teacher import tiny_model  # noqa: E402
+from tests.trainer.test_self_teacher import tokenizer as tokenizer  # noqa: E402,F401
 from trainer_client.tasks.word_problems.problems import INSTRUCTION, make_pool  # noqa: E402
-from trainer_client.tasks.word_problems.self_teacher import frozen_copy, teacher_prompt  # noqa: E402
 from trainer_client.trainer.engines.base import Completion  # noqa: E402
-from trainer_client.trainer.recipes import self_distill as pipeline  # noqa: E402
+from trainer_client.trainer.engines.lengths import (  # noqa: E402
+    LengthRecordingEngine,
+    ResponseLengths,
+)
+from trainer_client.trainer.recipes.self_distill import SelfDistillation, run_steps  # noqa: E402
+from trainer_client.trainer.self_teacher import (  # noqa: E402
+    frozen_copy,
+    student_prompt,
+    teacher_prompt,
+)
 
 EOS = 1
 
@@ -35,7 +43,7 @@ class ScriptedEngine:
 
 
 def test_response_lengths_count_only_budget_cuts_as_truncated():
-    lengths = pipeline.ResponseLengths()
+    lengths = ResponseLengths()
     lengths.add([5, 6, 7, 8], max_new_tokens=4, eos_ids=[EOS])  # cut at the budget
     lengths.add([5, 6, 7, EOS], max_new_tokens=4, eos_ids=[EOS])  # ended exactly at it
     lengths.add([5, EOS], max_new_tokens=4, eos_ids=[EOS])
@@ -45,7 +53,7 @@ def test_response_lengths_count_only_budget_cuts_as_truncated():
 
 
 def test_recording_engine_measures_every_completion_and_resets():
-    engine = pipeline.LengthRecordingEngine(ScriptedEngine([5, 6, 7, 8, 9]), eos_ids=[EOS])
+    engine = LengthRecordingEngine(ScriptedEngine([5, 6, 7, 8, 9]), eos_ids=[EOS])
     groups = engine.generate(["a", "b"], 3, seed=0, max_new_tokens=5)
     assert len(groups) == 2 and all(len(g) == 3 for g in groups)
     recorded = engine.take_lengths()
@@ -55,7 +63,7 @@ def test_recording_engine_measures_every_completion_and_resets():
 
 def test_the_teacher_sees_exactly_the_students_message_plus_the_answer(tokenizer):  # noqa: F811
     problem = make_pool(1, levels=(2,))[0]
-    student = pipeline.student_prompt(tokenizer, problem.prompt_text)
+    student = student_prompt(tokenizer, problem.prompt_text)
     teacher = teacher_prompt(tokenizer, problem.prompt_text, problem.answer)
     # The same question *and answer-format instruction*: only the hint differs.
     assert INSTRUCTION in student and INSTRUCTION in teacher
@@ -64,34 +72,54 @@ def test_the_teacher_sees_exactly_the_students_message_plus_the_answer(tokenizer
     assert problem.answer in teacher[len(user_student) :]
 
 
-def test_uniform_baseline_step_draws_reproducibly_with_weight_one(tokenizer):  # noqa: F811
+class NoService:
+    """The baseline draws from the local pool: any call to the service fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the local baseline called the service ({name})")
+
+
+def test_uniform_baseline_steps_draw_reproducibly_with_weight_one(tokenizer):  # noqa: F811
     pool = make_pool(6, levels=(1,))
     response = list(tokenizer("it is 7")["input_ids"])
 
-    def one_step(seed):
+    def two_steps(seed):
         model = tiny_model(tokenizer, 0)
         before = [p.detach().clone() for p in model.parameters()]
         engine = ScriptedEngine(response)
-        result = pipeline.uniform_distill_step(
-            student=model,
-            teacher=frozen_copy(tiny_model(tokenizer, 1)),
-            tokenizer=tokenizer,
-            engine=engine,
-            optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3),
-            problems=pool,
-            batch_size=3,
+        recipe = SelfDistillation(
+            model,
+            frozen_copy(tiny_model(tokenizer, 1)),
+            tokenizer,
+            engine,
+            torch.optim.AdamW(model.parameters(), lr=1e-3),
             seed=seed,
-            step=1,
             temperature=0.7,
             max_new_tokens=16,
         )
+        results = []
+        run_steps(
+            recipe,
+            NoService(),
+            "baseline",
+            pool,
+            scheme="local",
+            batch_size=3,
+            seed=seed,
+            steps=range(1, 3),
+            on_step=lambda result, difficulty, lap: results.append((result, difficulty)),
+        )
         moved = any(not torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
-        return result, engine.prompts, moved
+        return results, engine.prompts, moved
 
-    result, prompts, moved = one_step(seed=0)
-    assert result is not None and moved
-    assert result.problems == 3 and result.mean_loss_weight == 1.0
-    assert result.response_tokens == 3 * len(response)
-    assert len(set(prompts)) == 3
-    assert one_step(seed=0)[1] == prompts
-    assert {tuple(one_step(seed=s)[1]) for s in range(1, 6)} != {tuple(prompts)}
+    results, prompts, moved = two_steps(seed=0)
+    assert moved and [r.step for r, _ in results] == [1, 2]
+    for result, difficulty in results:
+        assert difficulty is None  # nothing read from a service
+        assert result.trained_items == 3 and result.loss > 0
+        assert [item.loss_weight for item in result.drawn.items] == [1.0] * 3
+        assert result.response_tokens == 3 * len(response)
+        assert len({item.problem_id for item in result.drawn.items}) == 3
+    assert len(prompts) == 6
+    assert two_steps(seed=0)[1] == prompts
+    assert {tuple(two_steps(seed=s)[1]) for s in range(1, 6)} != {tuple(prompts)}

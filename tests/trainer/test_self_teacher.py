@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from trainer_client.tasks.word_problems.self_teacher import (  # noqa: E402
+from trainer_client.trainer.self_teacher import (  # noqa: E402
     SelfDistillExample,
     frozen_copy,
     make_example,

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 LEVELS = (1, 2)
@@ -35,22 +34,7 @@ LEVELS = (1, 2)
 POOL, EVAL, K, STEPS, BATCH, LR, TOKENS = 12, 6, 4, 4, 4, 1e-5, 128
 
 
-@dataclass
-class ArmResult:
-    """What one arm (PACED or uniform) measured after its steps."""
-
-    accuracy: list[Any] = field(default_factory=list)  # pipeline.Accuracy per eval set
-    mean_p: float = float("nan")
-    zones: str = ""
-    rollouts_per_s: float = float("nan")
-    lengths: Any = None  # pipeline.ResponseLengths of the pool estimate
-    step_seconds: list[float] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    skipped: int = 0
-    train_lengths: Any = None  # on-policy responses sampled during the steps
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m trainer_client.tasks.word_problems.demo")
     parser.add_argument("--pool", type=int, default=POOL, help="training problems")
     parser.add_argument("--eval", type=int, default=EVAL, help="held-out problems per set")
@@ -84,10 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="who samples rollouts; vllm needs its environment (make vllm-env)",
     )
     parser.add_argument("--workdir", default="work/demo-real", help="vLLM exports/weight syncs")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
 
     import torch
-    from tqdm.auto import tqdm
 
     from trainer_client.client import PacedClient
     from trainer_client.local.service import local_service
@@ -97,8 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         TRAIN_FAMILIES,
         make_pool,
     )
-    from trainer_client.tasks.word_problems.self_teacher import frozen_copy
-    from trainer_client.trainer.recipes import self_distill as pipeline
+    from trainer_client.tasks.word_problems.table import ArmResult, print_table, show_samples
+    from trainer_client.tasks.word_problems.task import accuracy, register, rollout_items
+    from trainer_client.trainer.accounting import Lap, StepResult
+    from trainer_client.trainer.engines.lengths import eos_ids
+    from trainer_client.trainer.estimate import Estimator
+    from trainer_client.trainer.recipes.self_distill import SelfDistillation, run_steps
+    from trainer_client.trainer.self_teacher import frozen_copy
     from trainer_client.trainer.verifiers import MathVerifier
 
     torch.set_num_threads(args.threads)
@@ -112,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The self-teacher is the frozen initial model; it is also what the baseline restarts from.
     teacher = frozen_copy(model)
     engine = _make_engine(args, model, tokenizer)
-    eos = pipeline.eos_ids(engine.engine, tokenizer)
+    eos = eos_ids(engine.engine, tokenizer)
     pool = make_pool(args.pool, levels=LEVELS, seed=args.seed)
     same_family = make_pool(args.eval, levels=LEVELS, seed=args.seed, start_index=10_000)
     held_out = make_pool(
@@ -122,9 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"held-out problems, training families ({', '.join(TRAIN_FAMILIES)})": same_family,
         f"held-out family ({HELD_OUT_FAMILY})": held_out,
     }
-    eval_items = {name: pipeline.rollout_items(tokenizer, ps) for name, ps in eval_sets.items()}
-    items = pipeline.rollout_items(tokenizer, pool)
-    common = {"temperature": args.temperature, "max_new_tokens": args.max_new_tokens}
+    eval_items = {name: rollout_items(tokenizer, ps) for name, ps in eval_sets.items()}
+    items = rollout_items(tokenizer, pool)
     with (
         tempfile.TemporaryDirectory(prefix="paced-demo-real-") as service_dir,
         local_service(service_dir) as url,
@@ -133,11 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         paced_run, uniform_run = "smollm2-paced", "smollm2-uniform"
         print(f"PACED service on {url}; dashboard: {url}/runs/{paced_run}", flush=True)
-        pipeline.register(client, dataset="word-problems", run=paced_run, problems=pool)
+        register(client, dataset="word-problems", run=paced_run, problems=pool)
 
         def evaluate(label: str) -> list[Any]:
             print(f"greedy eval ({label}): {sum(map(len, eval_items.values()))} problems")
-            results = pipeline.accuracy(
+            results = accuracy(
                 engine,
                 verifier,
                 list(eval_items.values()),
@@ -145,53 +136,74 @@ def main(argv: Sequence[str] | None = None) -> int:
                 eos=eos,
                 question_sets=[[p.question for p in ps] for ps in eval_sets.values()],
             )
-            _show_samples(label, results, args.show)
+            show_samples(label, results, args.show)
             return results
 
         def estimate(run: str, step: int, arm: ArmResult) -> None:
             engine.take_lengths()
             t0 = time.perf_counter()
-            result = pipeline.estimate_pool(
-                client=client,
-                run=run,
-                engine=engine,
-                verifier=verifier,
-                items=items,
+            result = Estimator(
+                client,
+                run,
+                engine,
+                verifier,
                 k=args.k,
                 seed=args.seed,
-                step=step,
+                temperature=args.temperature,
+                budget=lambda _problem_id: args.max_new_tokens,
                 # One generate call for the whole pool at the default size (see evaluate).
                 rows_per_call=64,
-                **common,
-            )
+            )(items, step)
             seconds = time.perf_counter() - t0
-            arm.lengths = engine.take_lengths()
+            arm.lengths = lengths = engine.take_lengths()
             arm.mean_p = sum(result.pass_rates.values()) / len(result.pass_rates)
             zones = client.difficulty(run).zones
             arm.zones = f"{zones.intractable}/{zones.frontier}/{zones.mastered}"
             arm.rollouts_per_s = result.rollouts / seconds
             print(
                 f"{run} step {step}: {result.rollouts} rollouts in {seconds:.0f} s "
-                f"({arm.rollouts_per_s:.2f}/s), {arm.lengths.mean_tokens:.1f} tokens per "
-                f"response, {arm.lengths.truncated_fraction:.0%} cut by the budget; "
+                f"({arm.rollouts_per_s:.2f}/s), {lengths.mean_tokens:.1f} tokens per "
+                f"response, {lengths.truncated_fraction:.0%} cut by the budget; "
                 f"mean pass rate {arm.mean_p:.3f}; zones intractable/frontier/mastered "
                 f"{arm.zones}",
                 flush=True,
             )
 
-        def train(arm: ArmResult, label: str, step_fn) -> None:
-            optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-            engine.take_lengths()
-            for step in tqdm(range(1, args.steps + 1), desc=f"{label} steps", unit="step"):
-                result = step_fn(optimizer, step)
-                if result is None:
+        def train(arm: ArmResult, label: str, run: str, scheme: str) -> None:
+            recipe = SelfDistillation(
+                model,
+                teacher,
+                tokenizer,
+                engine,
+                torch.optim.AdamW(model.parameters(), lr=args.lr),
+                seed=args.seed,
+                temperature=args.temperature,
+                max_new_tokens=args.max_new_tokens,
+            )
+
+            def on_step(result: StepResult, _difficulty: object, lap: Lap) -> None:
+                if not result.trained_items:
                     arm.skipped += 1
-                    continue
+                    return
                 if args.engine == "vllm":
                     # vLLM samples from its own copy: sync the new weights before the next draw.
                     engine.load_weights(model)
-                arm.step_seconds.append(result.seconds)
+                arm.step_seconds.append(lap.wall_s)
                 arm.losses.append(result.loss)
+
+            engine.take_lengths()
+            run_steps(
+                recipe,
+                client,
+                run,
+                pool,
+                scheme=scheme,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                steps=range(1, args.steps + 1),
+                on_step=on_step,
+                label=f"{label} steps",
+            )
             arm.train_lengths = engine.take_lengths()
 
         before = ArmResult()
@@ -199,24 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         estimate(paced_run, 0, before)
 
         paced = ArmResult()
-
-        def paced_step(optimizer, step):
-            return pipeline.self_distill_step(
-                client=client,
-                run=paced_run,
-                student=model,
-                teacher=teacher,
-                tokenizer=tokenizer,
-                engine=engine,
-                optimizer=optimizer,
-                problems={p.problem_id: p for p in pool},
-                batch_size=args.batch_size,
-                seed=args.seed,
-                step=step,
-                **common,
-            )
-
-        train(paced, "PACED", paced_step)
+        train(paced, "PACED", paced_run, "paced")  # batches drawn by the service ∝ p(1-p)
         estimate(paced_run, args.steps + 1, paced)
         paced.accuracy = evaluate("PACED after")
         arms = {"PACED": paced}
@@ -228,34 +223,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engine.load_weights(model)
             client.create_run(uniform_run, "word-problems", estimator={"window": "latest"})
             uniform = ArmResult()
-
-            def uniform_step(optimizer, step):
-                return pipeline.uniform_distill_step(
-                    student=model,
-                    teacher=teacher,
-                    tokenizer=tokenizer,
-                    engine=engine,
-                    optimizer=optimizer,
-                    problems=pool,
-                    batch_size=args.batch_size,
-                    seed=args.seed,
-                    step=step,
-                    **common,
-                )
-
-            train(uniform, "uniform", uniform_step)
+            train(uniform, "uniform", uniform_run, "local")  # no service call in the steps
             estimate(uniform_run, args.steps + 1, uniform)
             uniform.accuracy = evaluate("uniform after")
             arms["uniform"] = uniform
 
-    _print_table(args, eval_items, before, arms)
+    print_table(args, eval_items, before, arms)
     print(f"demo-real wall time {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
 
 def _make_engine(args: argparse.Namespace, model: Any, tokenizer: Any) -> Any:
     """The rollout engine, wrapped so every response's length is recorded."""
-    from trainer_client.trainer.recipes.self_distill import LengthRecordingEngine, eos_ids
+    from trainer_client.trainer.engines.lengths import LengthRecordingEngine, eos_ids
 
     if args.engine == "vllm":
         from trainer_client.trainer.engines.vllm_engine import VLLMEngine
@@ -268,77 +248,7 @@ def _make_engine(args: argparse.Namespace, model: Any, tokenizer: Any) -> Any:
     return LengthRecordingEngine(inner, eos_ids(inner, tokenizer))
 
 
-def _show_samples(label: str, results: list[Any], count: int) -> None:
-    """A few graded greedy responses, so the grading can be checked by eye."""
-    if count <= 0:
-        return
-    print(f"-- {count} graded greedy responses per eval set ({label}) --")
-    for result in results:
-        for sample in result.samples[:count]:
-            mark = "RIGHT" if sample.correct else "wrong"
-            print(f"[{mark}] gold {sample.answer} | {sample.question}")
-            print(f"        -> {sample.response.strip()!r}")
-
-
-def _print_table(args: argparse.Namespace, eval_items, before: ArmResult, arms) -> None:
-    names = list(arms)
-    rows: list[list[str]] = []
-    for i, name in enumerate(eval_items):
-        n = len(eval_items[name])
-        rows.append(
-            [f"greedy accuracy, {name}, n={n}", f"{before.accuracy[i].accuracy:.3f}"]
-            + [f"{arms[a].accuracy[i].accuracy:.3f}" for a in names]
-        )
-    for i, name in enumerate(eval_items):
-        rows.append(
-            [f"greedy tokens/response (cut by budget), {name.split(',')[0]}"]
-            + [_lengths(r.accuracy[i].lengths) for r in (before, *arms.values())]
-        )
-    rows.append(
-        [f"pool mean pass rate (K={args.k}, T={args.temperature})", f"{before.mean_p:.3f}"]
-        + [f"{arms[a].mean_p:.3f}" for a in names]
-    )
-    rows.append(["pool zones (intractable/frontier/mastered)", before.zones])
-    rows[-1] += [arms[a].zones for a in names]
-    rows.append(["pool tokens/response (cut by budget)"])
-    rows[-1] += [_lengths(r.lengths) for r in (before, *arms.values())]
-    rows.append(["rollouts/s (pool estimate)"])
-    rows[-1] += [f"{r.rollouts_per_s:.2f}" for r in (before, *arms.values())]
-    rows.append(["seconds per self-distillation step", "-"])
-    rows[-1] += [_mean_text(arms[a].step_seconds, ".1f") for a in names]
-    rows.append(["mean loss (reverse KL, weighted)", "-"])
-    rows[-1] += [_mean_text(arms[a].losses, ".4f") for a in names]
-    rows.append(["on-policy tokens/response (cut by budget)", "-"])
-    rows[-1] += [_lengths(arms[a].train_lengths) for a in names]
-    header = ["metric", "before", *(f"{a} after" for a in names)]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    print()
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("| " + " | ".join(cells) + " |")
-    skipped = ", ".join(f"{a} {arms[a].skipped}" for a in names)
-    print(
-        f"\n{args.steps} steps per arm (skipped, nothing to draw: {skipped}); pool {args.pool}, "
-        f"K {args.k}, batch {args.batch_size}, lr {args.lr}, budget {args.max_new_tokens} "
-        f"tokens, seed {args.seed}"
-    )
-
-
-def _lengths(lengths: Any) -> str:
-    if lengths is None or not lengths.responses:
-        return "-"
-    return f"{lengths.mean_tokens:.0f} ({lengths.truncated_fraction:.0%})"
-
-
-def _mean_text(values: list[float], spec: str) -> str:
-    return format(sum(values) / len(values), spec) if values else "-"
-
-
-def load_folder(folder: str):
+def load_folder(folder: str) -> tuple[Any, Any]:
     """(model, tokenizer) from a local save_pretrained folder (no hub access)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -87,6 +87,15 @@ class WordProblem:
         """The user message the student sees: the question and the answer format."""
         return f"{self.question}\n{INSTRUCTION}"
 
+    # What a pool item has for the trainer (draws.BatchDrawer) and on the service.
+    @property
+    def id(self) -> str:
+        return self.problem_id
+
+    @property
+    def prompt(self) -> str:
+        return self.prompt_text
+
 
 def make_problem(family: str, level: int, index: int, seed: int = 0) -> WordProblem:
     """One problem, deterministic in (seed, family, level, index)."""
