@@ -16,8 +16,8 @@ from trainer_client.trainer.engines.openai_engine import (
     ModelNotServed,
     OpenAIEngine,
     RolloutServerError,
-    VLLMServerSync,
 )
+from trainer_client.trainer.engines.server_sync import VLLMServerSync
 
 
 def completion_response(body: dict) -> httpx.Response:
@@ -187,7 +187,7 @@ def test_generate_inside_an_event_loop_points_to_agenerate():
 
 
 def test_server_sync_without_dev_mode_says_how_to_enable_it(tmp_path, monkeypatch):
-    import trainer_client.trainer.engines.openai_engine as module
+    import trainer_client.trainer.engines.server_sync as module
     from trainer_client.trainer.engines.vllm_checkpoint import ExportPlan
 
     def handle(request):

@@ -30,8 +30,8 @@ from trainer_client.trainer.engines.openai_engine import (
     ModelNotServed,
     OpenAIEngine,
     RolloutServerError,
-    VLLMServerSync,
 )
+from trainer_client.trainer.engines.server_sync import VLLMServerSync
 
 pytestmark = pytest.mark.vllm
 

@@ -142,8 +142,8 @@ def run_train(args: argparse.Namespace) -> int:
     """Every rank runs this under torchrun (docs/trainer.md: Multi-rank); one process without."""
     from trainer_client.client import PacedClient
     from trainer_client.tasks.arithmetic.bundle import load_task_bundle, prepare_task
-    from trainer_client.trainer.recipes.distill import train
     from trainer_client.trainer.ranks import process_group
+    from trainer_client.trainer.recipes.distill import train
     from trainer_client.trainer.report import format_summary
 
     # `paced` logs at INFO; one httpx line per request would bury the progress output.
@@ -192,7 +192,8 @@ def rollout_engine(args: argparse.Namespace, bundle: Any, seed: int) -> Any | No
             bundle.student, bundle.tokenizer, workdir=workdir / "vllm", seed=seed
         )
     if args.engine == "openai":
-        from trainer_client.trainer.engines.openai_engine import OpenAIEngine, VLLMServerSync
+        from trainer_client.trainer.engines.openai_engine import OpenAIEngine
+        from trainer_client.trainer.engines.server_sync import VLLMServerSync
         from trainer_client.trainer.engines.vllm_checkpoint import ExportPlan
 
         if not args.base_url:

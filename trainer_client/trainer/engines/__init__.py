@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from trainer_client.trainer.engines.base import Completion, RolloutEngine
 
 if TYPE_CHECKING:
-    from trainer_client.trainer.engines.openai_engine import OpenAIEngine, VLLMServerSync
+    from trainer_client.trainer.engines.openai_engine import OpenAIEngine
+    from trainer_client.trainer.engines.server_sync import VLLMServerSync
     from trainer_client.trainer.engines.transformers_engine import TransformersEngine
     from trainer_client.trainer.engines.vllm_engine import VLLMEngine
 
@@ -24,7 +25,7 @@ _LAZY = {
     "TransformersEngine": "trainer_client.trainer.engines.transformers_engine",
     "VLLMEngine": "trainer_client.trainer.engines.vllm_engine",
     "OpenAIEngine": "trainer_client.trainer.engines.openai_engine",
-    "VLLMServerSync": "trainer_client.trainer.engines.openai_engine",
+    "VLLMServerSync": "trainer_client.trainer.engines.server_sync",
 }
 
 

@@ -9,16 +9,17 @@ How requests are built (checked against vLLM 0.32's server):
   ``vllm_extensions=False`` only standard OpenAI fields are sent;
 - ``return_token_ids: true`` asks vLLM for the generated token ids; servers that ignore it
   give completions with empty ``token_ids``.
-Requests run concurrently (at most ``max_concurrency`` in flight) on one httpx.AsyncClient;
-429 and 503 answers are retried with exponential backoff (Retry-After is honoured).
+Requests run concurrently (at most ``max_concurrency`` in flight) on one httpx.AsyncClient.
+Retries follow the client's one policy (trainer_client/_retry.py, driven here as the async
+twin drives it): a completion request is UNSAFE there (it costs the server a generation), so
+429 and 503 are retried with capped, jittered exponential backoff and Retry-After is
+honoured. An unreachable server fails at once, naming the URL: rollouts cannot go on
+without it.
 
 Weight sync: a server runs in another process, often on another machine, so
-``load_weights`` needs a ``weight_sync``. ``VLLMServerSync`` works with a stock vLLM
-server started with ``VLLM_SERVER_DEV_MODE=1``: it writes the student's weights (in the
-layout of vllm_checkpoint.py) into a directory the server can read, then calls the dev
-endpoints ``/pause?mode=wait``, ``/collective_rpc`` (``reload_weights`` with
-``weights_path``), ``/reset_prefix_cache`` and ``/resume``. Without a weight_sync,
-load_weights raises instead of letting the server sample from stale weights.
+``load_weights`` needs a ``weight_sync`` (server_sync.VLLMServerSync for a stock vLLM
+server). Without one, load_weights raises instead of letting the server sample from stale
+weights.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from trainer_client._retry import Backoff, RetryMode, retry_flow
+from trainer_client.errors import PacedError
 from trainer_client.trainer.engines.base import Completion, validate_generate_args
 from trainer_client.trainer.engines.sampling import (
     neutral_sampling,
@@ -38,8 +40,6 @@ from trainer_client.trainer.engines.sampling import (
     samples_per_request,
     spaced_seeds,
 )
-
-RETRY_STATUSES = frozenset({429, 503})
 
 
 class RolloutServerError(RuntimeError):
@@ -54,7 +54,7 @@ class ContextTooLong(RolloutServerError, ValueError):
     """Prompt plus max_new_tokens exceed the served model's context length."""
 
 
-def _error_message(response: httpx.Response) -> str:
+def error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -63,14 +63,6 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error.get("detail") or error)
     return str(error)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 class OpenAIEngine:
@@ -104,8 +96,8 @@ class OpenAIEngine:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self.backoff = Backoff(base=backoff_s, cap=max_backoff_s)
+        self._rng = random.Random()  # the backoff's jitter: retries do not arrive in step
         self.timeout_s = timeout_s
         self.weight_sync = weight_sync
         self.vllm_extensions = vllm_extensions
@@ -202,32 +194,37 @@ class OpenAIEngine:
     async def _complete(
         self, client: httpx.AsyncClient, index: int, body: dict[str, Any], k: int
     ) -> list[Completion]:
-        for attempt in range(self.max_retries + 1):
+        request = client.build_request("POST", "/v1/completions", json=body)
+        flow = retry_flow(request, RetryMode.UNSAFE, self.max_retries, self.backoff, self._rng)
+        delay, retried = next(flow), False
+        while True:
+            if delay:
+                await asyncio.sleep(delay)
             try:
-                response = await client.post("/v1/completions", json=body)
+                response = await client.send(request)
             except httpx.TransportError as error:
                 raise RolloutServerError(
                     f"cannot reach the rollout server at {self.base_url} ({error!r}): "
                     "is it running, and is --base-url right?"
                 ) from error
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                self.retries += 1
-                delay = _retry_after(response)
-                if delay is None:
-                    delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-                    delay *= 1 + 0.25 * random.random()  # jitter: retries do not arrive in step
-                await asyncio.sleep(delay)
-                continue
-            if response.status_code != 200:
-                raise await self._request_error(client, response, index, body)
-            completions = self._completions(response.json(), body["n"])
-            return repeat_to_k(completions, k)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            try:
+                delay = flow.send(response)
+            except StopIteration:  # a success
+                return repeat_to_k(self._completions(response.json(), body["n"]), k)
+            except PacedError:  # not retried, or the retries are spent
+                raise await self._request_error(client, response, index, body, retried) from None
+            self.retries += 1
+            retried = True
 
     async def _request_error(
-        self, client: httpx.AsyncClient, response: httpx.Response, index: int, body: dict[str, Any]
+        self,
+        client: httpx.AsyncClient,
+        response: httpx.Response,
+        index: int,
+        body: dict[str, Any],
+        retried: bool,
     ) -> RolloutServerError:
-        message = _error_message(response)
+        message = error_message(response)
         lowered = message.lower()
         if response.status_code == 404 and "model" in lowered:
             served = await self._served_models(client)
@@ -242,9 +239,9 @@ class OpenAIEngine:
                 f"prompt {index} with max_new_tokens={body['max_tokens']} does not fit the "
                 f"served model's context: {message}"
             )
-        retried = " after retries" if response.status_code in RETRY_STATUSES else ""
+        after = " after retries" if retried else ""
         return RolloutServerError(
-            f"the rollout server answered {response.status_code}{retried} for prompt {index}: "
+            f"the rollout server answered {response.status_code}{after} for prompt {index}: "
             f"{message}"
         )
 
@@ -277,75 +274,3 @@ class OpenAIEngine:
                 "VLLM_SERVER_DEV_MODE=1), or sync the server yourself."
             )
         self.weight_sync.sync(model_or_state_dict)
-
-
-class VLLMServerSync:
-    """Push student weights into a running vLLM server through a shared directory.
-
-    ``sync_dir`` must be readable by the server at the same path (same machine or a shared
-    filesystem). ``plan`` maps the student's weights to the served checkpoint's layout
-    (vllm_checkpoint.ExportPlan); by default it is derived from the synced module's config.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        sync_dir: str | Path,
-        *,
-        plan: Any | None = None,
-        api_key: str | None = None,
-        timeout_s: float = 600.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/").removesuffix("/v1")
-        self.sync_dir = Path(sync_dir).resolve()
-        self.plan = plan
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.timeout_s = timeout_s
-        self.syncs = 0
-
-    def sync(self, model_or_state_dict: Any) -> None:
-        from trainer_client.trainer.engines.vllm_checkpoint import ExportPlan, write_weights
-
-        plan = self.plan
-        if plan is None:
-            config = getattr(model_or_state_dict, "config", None)
-            if config is None:
-                raise ValueError("syncing a state dict needs VLLMServerSync(plan=...)")
-            plan = ExportPlan.for_config(config)
-        write_weights(model_or_state_dict, plan, self.sync_dir)
-        with httpx.Client(
-            base_url=self.base_url, headers=self.headers, timeout=self.timeout_s
-        ) as c:
-            # Wait for in-flight requests, so no completion mixes old and new weights.
-            self._post(c, "/pause", params={"mode": "wait"})
-            try:
-                self._post(
-                    c,
-                    "/collective_rpc",
-                    json={
-                        "method": "reload_weights",
-                        "kwargs": {"weights_path": str(self.sync_dir)},
-                    },
-                )
-                self._post(c, "/reset_prefix_cache")
-            finally:
-                self._post(c, "/resume")
-        self.syncs += 1
-
-    def _post(self, client: httpx.Client, path: str, **kwargs: Any) -> None:
-        try:
-            response = client.post(path, **kwargs)
-        except httpx.TransportError as error:
-            raise RolloutServerError(
-                f"cannot reach the rollout server at {self.base_url} to sync weights ({error!r})"
-            ) from error
-        if response.status_code == 404:
-            raise RolloutServerError(
-                f"{self.base_url}{path} does not exist: start vLLM with VLLM_SERVER_DEV_MODE=1 "
-                "(it enables the /pause, /collective_rpc and /reset_prefix_cache endpoints)"
-            )
-        if response.status_code != 200:
-            raise RolloutServerError(
-                f"weight sync step {path} failed with {response.status_code}: "
-                f"{_error_message(response)}"
-            )
