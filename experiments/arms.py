@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from trainer_client.tasks.arithmetic.config import TaskConfig
-from trainer_client.tasks.arithmetic.models import ModelShape
+from trainer_client.tasks.toy import ModelShape
 from trainer_client.trainer.config import TrainConfig
 
 DATASET = "pool"  # every run shares the task's distillation pool as one dataset

@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _prepare_task(size, task_dir: Path) -> dict:
-    from trainer_client.tasks.arithmetic.pipeline import prepare
+    from trainer_client.tasks.arithmetic.build import prepare
 
     started = time.perf_counter()
     artifacts = prepare(task_dir, seed=0, config=size.task)

@@ -15,6 +15,7 @@ pytest.importorskip("transformers")
 
 from trainer_client.cli.teacher import main_teacher  # noqa: E402
 from trainer_client.tasks.arithmetic import (  # noqa: E402
+    build,  # noqa: E402
     evaluate,
     final_answer,
     full_config,
@@ -23,7 +24,6 @@ from trainer_client.tasks.arithmetic import (  # noqa: E402
     load_tokenizer,
     make_problems,
     make_splits,
-    pipeline,  # noqa: E402
     prepare,
     quick_config,
     read_jsonl,
@@ -31,9 +31,9 @@ from trainer_client.tasks.arithmetic import (  # noqa: E402
     sample_pass_rates,
     zone_shares,
 )
-from trainer_client.tasks.arithmetic.models import ModelShape  # noqa: E402
 from trainer_client.tasks.arithmetic.problems import make_reverse_problems, reverse_problem  # noqa: E402
 from trainer_client.tasks.arithmetic.tokenizer import CHARACTERS, build_tokenizer  # noqa: E402
+from trainer_client.tasks.toy import ModelShape  # noqa: E402
 
 STEP = re.compile(r"(\d)\+(\d)\+(\d)=(\d\d)")
 
@@ -213,7 +213,7 @@ def test_prepare_reuses_its_cache(quick_task):
     assert student_tuned.hash() != TINY.hash()
     assert student_tuned.teacher_hash() == TINY.teacher_hash()
     assert replace(TINY, teacher_lr=1e-3).teacher_hash() != TINY.teacher_hash()
-    stamp = artifacts.teacher_dir / pipeline.TEACHER_STAMP
+    stamp = artifacts.teacher_dir / build.TEACHER_STAMP
     assert stamp.read_text() == TINY.teacher_hash()
 
 
@@ -256,7 +256,7 @@ def test_zone_shares_counts_each_zone():
 def test_cli_prints_teacher_accuracy_and_zones(quick_task, capsys, monkeypatch):
     artifacts, _ = quick_task
     # Point --quick at the tiny config so the CLI finds the cached build instead of training.
-    monkeypatch.setattr(pipeline, "quick_config", lambda seed: replace(TINY, seed=seed))
+    monkeypatch.setattr(build, "quick_config", lambda seed: replace(TINY, seed=seed))
     assert main_teacher(["--workdir", str(artifacts.workdir), "--quick", "--seed", "0"]) == 0
     out = capsys.readouterr().out
     assert "(cache," in out
@@ -295,7 +295,7 @@ def test_wrong_references_are_dropped_and_counted(quick_task):
     weak = load_model(artifacts.student_init_dir)
     tokenizer = load_tokenizer(artifacts.tokenizer_dir)
     candidates = read_jsonl(artifacts.eval_path)
-    references, kept, dropped = pipeline.verified_references(weak, tokenizer, candidates, 64)
+    references, kept, dropped = build.verified_references(weak, tokenizer, candidates, 64)
     assert sum(dropped.values()) > 0 and kept
     assert len(kept) + sum(dropped.values()) == len(candidates)
     assert [p.id for p in kept] == [p.id for p in candidates if p.id in references]

@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from trainer_client.tasks.arithmetic import prepare, quick_config, read_jsonl  # noqa: E402
-from trainer_client.tasks.arithmetic.models import ModelShape  # noqa: E402
+from trainer_client.tasks.toy import ModelShape  # noqa: E402
 
 # Seconds to build: every stage runs, nothing is trained to competence.
 MICRO = replace(

@@ -25,7 +25,7 @@ from trainer_client.trainer.engines.transformers_engine import TransformersEngin
 from trainer_client.trainer.estimate import Estimator
 from trainer_client.trainer.recipes.self_distill import SelfDistillation, run_steps
 from trainer_client.trainer.self_teacher import frozen_copy, student_prompt
-from trainer_client.trainer.verifiers import MathVerifier
+from trainer_client.trainer.math_verifier import MathVerifier
 
 pytestmark = pytest.mark.slow
 K = 4

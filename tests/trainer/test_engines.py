@@ -1,4 +1,4 @@
-"""TransformersEngine on a tiny random Qwen2 with a character-level tokenizer built here."""
+"""TransformersEngine on a tiny random Qwen2 with a character-level tokenizer (tasks/toy.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
 
+from trainer_client.tasks.toy import ModelShape, char_tokenizer, tiny_qwen2  # noqa: E402
 from trainer_client.trainer.engines import Completion, RolloutEngine, TransformersEngine  # noqa: E402
 
-CHARS = list("0123456789+-=? abcdefghijklmnopqrstuvwxyz")
-SPECIALS = ["<pad>", "<eos>"]
+CHARS = "0123456789+-=? abcdefghijklmnopqrstuvwxyz"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,38 +23,15 @@ def single_torch_thread():
     torch.set_num_threads(previous)
 
 
-def char_tokenizer() -> transformers.PreTrainedTokenizerFast:
-    vocab = {token: i for i, token in enumerate(SPECIALS + CHARS)}
-    core = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="?"))
-    core.pre_tokenizer = tokenizers.pre_tokenizers.Split(tokenizers.Regex("."), behavior="isolated")
-    core.decoder = tokenizers.decoders.Fuse()
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", eos_token="<eos>"
-    )
-
-
 def tiny_model(tokenizer, seed: int):
-    torch.manual_seed(seed)
-    config = transformers.Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    # Random init is near-uniform over ~40 tokens: samples vary, and eos (1 in 43) comes up
+    # Random init is near-uniform over ~45 tokens: samples vary, and eos (1 in 45) comes up
     # often enough within a few dozen sampled tokens to exercise stopping.
-    return transformers.AutoModelForCausalLM.from_config(config)
+    return tiny_qwen2(ModelShape(32, 64, 2), tokenizer, seed)
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return char_tokenizer()
+    return char_tokenizer(CHARS)
 
 
 @pytest.fixture

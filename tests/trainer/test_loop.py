@@ -18,10 +18,10 @@ pytest.importorskip("transformers")
 from trainer_client.client import PacedClient  # noqa: E402
 from trainer_client.local.service import local_service  # noqa: E402
 from trainer_client.tasks.arithmetic.evaluation import evaluate  # noqa: E402
-from trainer_client.tasks.arithmetic.models import ModelShape, build_model  # noqa: E402
 from trainer_client.tasks.arithmetic.problems import make_problems  # noqa: E402
 from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer  # noqa: E402
 from trainer_client.tasks.arithmetic.training import train_supervised  # noqa: E402
+from trainer_client.tasks.toy import ModelShape, tiny_qwen2  # noqa: E402
 from trainer_client.trainer.bundle import TaskBundle  # noqa: E402
 from trainer_client.trainer.config import TrainConfig  # noqa: E402
 from trainer_client.trainer.metrics import MetricsLog  # noqa: E402
@@ -40,7 +40,7 @@ def tiny_task():
     torch.set_num_threads(1)
     tokenizer = build_tokenizer()
     problems = make_problems(seed=0, per_level=100, levels=[1])
-    model = build_model(ModelShape(48, 96, 2), tokenizer, seed=0)
+    model = tiny_qwen2(ModelShape(48, 96, 2), tokenizer, seed=0)
     train_supervised(model, tokenizer, problems, steps=150, batch_size=32, lr=3e-3, seed=0)
     student = copy.deepcopy(model)
     train_supervised(model, tokenizer, problems, steps=250, batch_size=32, lr=3e-3, seed=1)

@@ -27,10 +27,10 @@ from transformers import AutoModelForCausalLM  # noqa: E402
 from tests.trainer.multirank_worker import main as run_worker  # noqa: E402
 from trainer_client.client import PacedClient  # noqa: E402
 from trainer_client.local.service import local_service  # noqa: E402
-from trainer_client.tasks.arithmetic.models import ModelShape, build_model  # noqa: E402
 from trainer_client.tasks.arithmetic.problems import make_problems, write_jsonl  # noqa: E402
 from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
 from trainer_client.tasks.arithmetic.training import encode_example, train_supervised  # noqa: E402
+from trainer_client.tasks.toy import ModelShape, tiny_qwen2  # noqa: E402
 from trainer_client.trainer.config import TrainConfig  # noqa: E402
 from trainer_client.trainer.metrics import MetricsLog  # noqa: E402
 
@@ -52,7 +52,7 @@ def task_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-task")
     tokenizer = build_tokenizer()
     problems = make_problems(seed=0, per_level=60, levels=[1])
-    model = build_model(ModelShape(48, 96, 2), tokenizer, seed=0)
+    model = tiny_qwen2(ModelShape(48, 96, 2), tokenizer, seed=0)
     train_supervised(model, tokenizer, problems, steps=100, batch_size=32, lr=3e-3, seed=0)
     model.save_pretrained(directory / "student_init")
     train_supervised(model, tokenizer, problems, steps=60, batch_size=32, lr=3e-3, seed=1)

@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trainer_client.trainer.math_verifier import MathVerifier, integer_fast_path
 from trainer_client.trainer.verifiers import (
     ExactVerifier,
-    MathVerifier,
     Verifier,
     exact_match,
-    integer_fast_path,
     last_number,
     make_verifier,
 )

@@ -91,7 +91,7 @@ def task_config(seed: int = 0):
     """The built-in task, cut down until it builds in well under a minute on 2 cores: the
     point here is the plumbing, not the student's skill."""
     from trainer_client.tasks.arithmetic.config import quick_config
-    from trainer_client.tasks.arithmetic.models import ModelShape
+    from trainer_client.tasks.toy import ModelShape
 
     return replace(
         quick_config(seed),

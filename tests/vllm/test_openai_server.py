@@ -126,11 +126,11 @@ def served_requests(url: str) -> float:
 
 
 def test_paced_train_rolls_out_through_the_server(server, task, tmp_path, monkeypatch, capsys):
-    from trainer_client.tasks.arithmetic import pipeline
+    from trainer_client.tasks.arithmetic import build
 
     task_dir, bundle = task
     # `--quick` must find the module's cut-down build instead of training the quick task.
-    monkeypatch.setattr(pipeline, "quick_config", task_config)
+    monkeypatch.setattr(build, "quick_config", task_config)
     before = served_requests(server)
     workdir = tmp_path / "run"
     with local_service(tmp_path / "service") as service_url:

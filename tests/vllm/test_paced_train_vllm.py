@@ -14,10 +14,10 @@ pytestmark = pytest.mark.vllm
 
 
 def test_paced_train_rolls_out_with_in_process_vllm(task, tmp_path, monkeypatch, capsys):
-    from trainer_client.tasks.arithmetic import pipeline
+    from trainer_client.tasks.arithmetic import build
 
     task_dir, bundle = task
-    monkeypatch.setattr(pipeline, "quick_config", task_config)  # find the cut-down build
+    monkeypatch.setattr(build, "quick_config", task_config)  # find the cut-down build
     workdir = tmp_path / "run"
     with local_service(tmp_path / "service") as service_url:
         argv = ["train", "--quick", "--task-dir", str(task_dir), "--workdir", str(workdir)]

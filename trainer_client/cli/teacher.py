@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from trainer_client.tasks.arithmetic.pipeline import TaskArtifacts, prepare
+from trainer_client.tasks.arithmetic.build import TaskArtifacts, prepare
 
 
 def _format_levels(per_level: dict) -> str:

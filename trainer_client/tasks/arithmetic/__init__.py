@@ -1,8 +1,8 @@
 """Built-in synthetic task for the CPU PACED distillation demo (addition with worked steps)."""
 
+from trainer_client.tasks.arithmetic.build import TaskArtifacts, load_model, prepare
 from trainer_client.tasks.arithmetic.config import TaskConfig, full_config, quick_config
 from trainer_client.tasks.arithmetic.evaluation import evaluate, sample_pass_rates, zone_shares
-from trainer_client.tasks.arithmetic.pipeline import TaskArtifacts, load_model, prepare
 from trainer_client.tasks.arithmetic.problems import (
     Problem,
     final_answer,

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-from trainer_client.tasks.arithmetic.models import ModelShape
+from trainer_client.tasks.toy import ModelShape
 
 # Bump when the problem format, tokenizer or training recipe changes in a way the config
 # fields do not capture, so stale caches are rebuilt.

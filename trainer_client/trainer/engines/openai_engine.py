@@ -54,6 +54,18 @@ class ContextTooLong(RolloutServerError, ValueError):
     """Prompt plus max_new_tokens exceed the served model's context length."""
 
 
+def completions_of(payload: dict[str, Any], k: int) -> list[Completion]:
+    choices: Sequence[dict[str, Any]] = sorted(
+        payload.get("choices", []), key=lambda choice: choice.get("index", 0)
+    )
+    if len(choices) != k:
+        raise RolloutServerError(f"expected {k} choices, the server returned {len(choices)}")
+    return [
+        Completion(text=choice.get("text") or "", token_ids=list(choice.get("token_ids") or []))
+        for choice in choices
+    ]
+
+
 def error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -210,7 +222,7 @@ class OpenAIEngine:
             try:
                 delay = flow.send(response)
             except StopIteration:  # a success
-                return repeat_to_k(self._completions(response.json(), body["n"]), k)
+                return repeat_to_k(completions_of(response.json(), body["n"]), k)
             except PacedError:  # not retried, or the retries are spent
                 raise await self._request_error(client, response, index, body, retried) from None
             self.retries += 1
@@ -251,18 +263,6 @@ class OpenAIEngine:
             return [entry["id"] for entry in found.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return []
-
-    @staticmethod
-    def _completions(payload: dict[str, Any], k: int) -> list[Completion]:
-        choices: Sequence[dict[str, Any]] = sorted(
-            payload.get("choices", []), key=lambda choice: choice.get("index", 0)
-        )
-        if len(choices) != k:
-            raise RolloutServerError(f"expected {k} choices, the server returned {len(choices)}")
-        return [
-            Completion(text=choice.get("text") or "", token_ids=list(choice.get("token_ids") or []))
-            for choice in choices
-        ]
 
     # -- weight sync -----------------------------------------------------------------------
 

@@ -11,18 +11,23 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, PreTrainedModel
+from transformers import PreTrainedModel
 
+from trainer_client.tasks.arithmetic.artifacts import (
+    REFERENCES_JSON,
+    TASK_JSON,
+    TEACHER_STAMP,
+    TaskArtifacts,
+    artifacts_at,
+    load_cached,
+    load_model,
+)
 from trainer_client.tasks.arithmetic.config import TaskConfig, full_config, quick_config
 from trainer_client.tasks.arithmetic.evaluation import evaluate, sample_pass_rates, zone_shares
-from trainer_client.tasks.arithmetic.models import build_model, count_parameters
 from trainer_client.tasks.arithmetic.problems import (
     Problem,
     TaskSplits,
@@ -32,96 +37,19 @@ from trainer_client.tasks.arithmetic.problems import (
     write_jsonl,
 )
 from trainer_client.tasks.arithmetic.tokenizer import build_tokenizer, save_tokenizer
-from trainer_client.tasks.arithmetic.training import train_supervised
+from trainer_client.tasks.arithmetic.warmup import (
+    band_stop,
+    deterministic_torch,
+    student_weights,
+    teacher_weights,
+    train_model,
+)
+from trainer_client.tasks.toy import count_parameters, tiny_qwen2
 from trainer_client.trainer.teacher_cache import model_fingerprint
 
+__all__ = ["TaskArtifacts", "load_model", "prepare", "quick_config", "verified_references"]
+
 logger = logging.getLogger(__name__)
-
-TASK_JSON = "task.json"
-TEACHER_STAMP = "teacher_config_hash.txt"
-REFERENCES_JSON = "references.json"  # problem id -> verified teacher response token ids
-
-
-@dataclass(frozen=True)
-class TaskArtifacts:
-    workdir: Path
-    tokenizer_dir: Path
-    teacher_dir: Path
-    student_init_dir: Path
-    problems_path: Path  # distillation pool (only problems with a verified reference)
-    references_path: Path  # the teacher's verified response per pool problem (token ids)
-    eval_path: Path  # held-out problems of the family, every level
-    heldout_skill_path: Path  # the skill the pool lacks, for measuring forgetting
-    pass_rates_path: Path  # the student's initial sampled pass rate per pool problem
-    task_json_path: Path
-    config_hash: str
-    metadata: dict  # the contents of task.json
-    from_cache: bool
-
-
-def _artifacts(workdir: Path, metadata: dict, from_cache: bool) -> TaskArtifacts:
-    return TaskArtifacts(
-        workdir=workdir,
-        tokenizer_dir=workdir / "tokenizer",
-        teacher_dir=workdir / "teacher",
-        student_init_dir=workdir / "student_init",
-        problems_path=workdir / "problems.jsonl",
-        references_path=workdir / REFERENCES_JSON,
-        eval_path=workdir / "eval.jsonl",
-        heldout_skill_path=workdir / "heldout_skill.jsonl",
-        pass_rates_path=workdir / "initial_pass_rates.json",
-        task_json_path=workdir / TASK_JSON,
-        config_hash=metadata["config_hash"],
-        metadata=metadata,
-        from_cache=from_cache,
-    )
-
-
-def _load_cached(workdir: Path, config_hash: str) -> TaskArtifacts | None:
-    task_json = workdir / TASK_JSON
-    if not task_json.exists():
-        return None
-    metadata = json.loads(task_json.read_text())
-    if metadata.get("config_hash") != config_hash:
-        return None
-    artifacts = _artifacts(workdir, metadata, from_cache=True)
-    required = [
-        artifacts.tokenizer_dir / "tokenizer.json",
-        artifacts.teacher_dir / "config.json",
-        artifacts.student_init_dir / "config.json",
-        artifacts.problems_path,
-        artifacts.references_path,
-        artifacts.eval_path,
-        artifacts.heldout_skill_path,
-        artifacts.pass_rates_path,
-    ]
-    return artifacts if all(path.exists() for path in required) else None
-
-
-def _teacher_weights(config: TaskConfig, splits: TaskSplits) -> list[float]:
-    """Every level equally often (level 1 has few distinct problems), plus the held-out skill."""
-    per_level = Counter(p.level for p in splits.train)
-    add_share = (1.0 - config.teacher_heldout_share) / config.levels
-    weights = [add_share / per_level[p.level] for p in splits.train]
-    weights += [config.teacher_heldout_share / len(splits.heldout_train)] * len(
-        splits.heldout_train
-    )
-    return weights
-
-
-def _student_weights(config: TaskConfig, splits: TaskSplits) -> list[float]:
-    per_level = Counter(p.level for p in splits.train)
-    level_weights = dict(enumerate(config.student_level_weights, start=1))
-    total = sum(level_weights.values())
-    add_share = 1.0 - config.student_heldout_share
-    weights = [
-        add_share * level_weights.get(p.level, 0.0) / total / per_level[p.level]
-        for p in splits.train
-    ]
-    weights += [config.student_heldout_share / len(splits.heldout_train)] * len(
-        splits.heldout_train
-    )
-    return weights
 
 
 def splits_of(config: TaskConfig) -> TaskSplits:
@@ -138,74 +66,6 @@ def splits_of(config: TaskConfig) -> TaskSplits:
         pool_levels=config.pool_levels,
         dev_per_level=config.dev_per_level,
     )
-
-
-@contextmanager
-def deterministic_torch(threads: int) -> Iterator[None]:
-    """Fixed thread count and deterministic kernels for the build; restored afterwards."""
-    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous[0])
-        torch.use_deterministic_algorithms(previous[1])
-
-
-def _train(
-    name: str,
-    model: PreTrainedModel,
-    tokenizer,
-    problems: Sequence[Problem],
-    weights: Sequence[float],
-    steps: int,
-    batch: int,
-    lr: float,
-    seed: int,
-    stop: Callable[[int], bool] | None = None,
-) -> list[float]:
-    logger.info(
-        "training %s (%d parameters, at most %d steps)", name, count_parameters(model), steps
-    )
-    bar = tqdm(total=steps, desc=f"train {name}", unit="step", leave=False, disable=None)
-    every = max(1, steps // 10)
-
-    def on_step(step: int, loss: float) -> bool:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}")
-        if step % every == 0 or step == steps - 1:
-            logger.info("%s step %d/%d loss %.4f", name, step + 1, steps, loss)
-        return stop is not None and stop(step + 1)
-
-    try:
-        return train_supervised(
-            model, tokenizer, problems, steps, batch, lr, seed, weights, on_step
-        )
-    finally:
-        bar.close()
-
-
-def _band_stop(config: TaskConfig, student, tokenizer, dev: Sequence[Problem], checks: list):
-    """Stop the warm-up at the first check inside the band (see TaskConfig)."""
-    level = config.warmup_band_level
-    if level is None:
-        return None
-    problems = [p for p in dev if p.level == level]
-    if not problems:
-        raise ValueError(f"the dev split has no level-{level} problem for the warm-up band")
-    low, high = config.warmup_band
-
-    def stop(steps_done: int) -> bool:
-        if steps_done < config.warmup_min_steps or steps_done % config.warmup_check_every:
-            return False
-        accuracy = evaluate(student, tokenizer, problems, config.eval_batch_size)["accuracy"]
-        student.train()
-        checks.append({"step": steps_done, "accuracy": accuracy})
-        logger.info("warm-up step %d: dev level-%d accuracy %.3f", steps_done, level, accuracy)
-        return low <= accuracy <= high
-
-    return stop
 
 
 def verified_references(
@@ -249,7 +109,7 @@ def prepare(
     """Build the task under `workdir`, or load it when a build with the same config exists."""
     config = config or (quick_config(seed) if quick else full_config(seed))
     workdir = Path(workdir)
-    cached = _load_cached(workdir, config.hash())
+    cached = load_cached(workdir, config.hash())
     if cached is not None:
         logger.info("task artefacts in %s match config %s: reusing them", workdir, config.hash())
         return cached
@@ -282,13 +142,13 @@ def _build(workdir: Path, config: TaskConfig, quick: bool) -> TaskArtifacts:
         teacher = load_model(teacher_dir)
         teacher_losses: list[float] = []
     else:
-        teacher = build_model(config.teacher, tokenizer, seed=config.seed)
-        teacher_losses = _train(
+        teacher = tiny_qwen2(config.teacher, tokenizer, seed=config.seed)
+        teacher_losses = train_model(
             "teacher",
             teacher,
             tokenizer,
             train_with_heldout,
-            _teacher_weights(config, splits),
+            teacher_weights(config, splits),
             config.teacher_steps,
             config.teacher_batch,
             config.teacher_lr,
@@ -305,19 +165,19 @@ def _build(workdir: Path, config: TaskConfig, quick: bool) -> TaskArtifacts:
     logger.info("pool: %d verified teacher references, dropped %s", len(pool), dropped)
     lap("teacher_eval_and_references")
 
-    student = build_model(config.student, tokenizer, seed=config.seed + 1)
+    student = tiny_qwen2(config.student, tokenizer, seed=config.seed + 1)
     band_checks: list[dict] = []
-    student_losses = _train(
+    student_losses = train_model(
         "student",
         student,
         tokenizer,
         train_with_heldout,
-        _student_weights(config, splits),
+        student_weights(config, splits),
         config.student_steps,
         config.student_batch,
         config.student_lr,
         config.seed + 1,
-        stop=_band_stop(config, student, tokenizer, splits.dev, band_checks),
+        stop=band_stop(config, student, tokenizer, splits.dev, band_checks),
     )
     lap("student_warmup")
     student.eval()
@@ -391,10 +251,4 @@ def _build(workdir: Path, config: TaskConfig, quick: bool) -> TaskArtifacts:
     # Written last: its presence with a matching hash is what marks the cache complete.
     (workdir / TASK_JSON).write_text(json.dumps(metadata, indent=2))
     logger.info("task prepared in %.1f s", timings["total"])
-    return _artifacts(workdir, json.loads((workdir / TASK_JSON).read_text()), from_cache=False)
-
-
-def load_model(directory: str | Path) -> PreTrainedModel:
-    """Load a saved teacher or student for inference, offline."""
-    model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True)
-    return model.eval()
+    return artifacts_at(workdir, json.loads((workdir / TASK_JSON).read_text()), from_cache=False)
