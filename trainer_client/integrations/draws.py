@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from trainer_client import models
+from trainer_client._batch_format import BatchItem
 from trainer_client.client import PacedClient
 from trainer_client.trainer.draws import FILL, PacedDraws, as_client
 from trainer_client.trainer.outcomes import group_outcomes, outcome_key, post_outcomes
@@ -48,7 +48,7 @@ def distributed_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def loss_scales(items: Sequence[models.BatchItem]) -> dict[str, float]:
+def loss_scales(items: Sequence[BatchItem]) -> dict[str, float]:
     """problem id -> loss_weight / mean loss_weight over the batch (mean 1 over the batch).
 
     With a proportional draw every drawn item has loss weight 1 (and fill items 0); with a

@@ -66,11 +66,8 @@ class PacedSampler(Sampler[int]):
         num_batches: int,
         scales: dict[str, float] | None = None,
     ) -> None:
-        self.draws = draws
-        self.index_of = index_of
-        self.mini_repeat_count = mini_repeat_count
-        self.repeat_count = repeat_count
-        self.num_batches = num_batches
+        self.draws, self.index_of, self.num_batches = draws, index_of, num_batches
+        self.mini_repeat_count, self.repeat_count = mini_repeat_count, repeat_count
         self.scales = {} if scales is None else scales
         self.next_draw = 0  # draws continue across epochs: each one is a new step
 
@@ -103,12 +100,15 @@ class PacedSampler(Sampler[int]):
         return [self.index_of[item.problem_id] for item in batch.items]
 
 
-def repeat_layout(trainer) -> tuple[int, int, int]:
+def repeat_layout(trainer: Any) -> tuple[int, int, int]:
     """(distinct prompts per draw, mini_repeat_count, repeat_count) of the trainer's sampler."""
     args = trainer.args
     if isinstance(trainer, GRPOTrainer):
-        size = args.generation_batch_size // trainer.num_generations
-        return size, trainer.num_generations, trainer.num_iterations * args.steps_per_generation
+        # GRPOConfig fills both in its __post_init__ (None only before).
+        generations = trainer.num_generations
+        assert generations and args.generation_batch_size, "GRPOConfig has not been set up"
+        size = args.generation_batch_size // generations
+        return size, generations, int(trainer.num_iterations * args.steps_per_generation)
     processes = trainer.accelerator.num_processes
     if isinstance(trainer, DistillationTrainer):
         accumulation = args.gradient_accumulation_steps
@@ -135,17 +135,17 @@ class PacedCurriculum:
         success_threshold: float = 1.0,
         weight_rewards: bool = False,
     ) -> None:
-        self.client = as_client(client)
-        self.run = run
-        self.seed = seed
-        self.mode = mode
-        self.fill = fill
-        self.skip_leased = skip_leased
-        self.lease_ttl_s = lease_ttl_s
+        self.client, self.run, self.seed = as_client(client), run, seed
+        # How draws are made (PacedDraws' options); skip_leased None: see draws().
+        self.mode, self.fill, self.skip_leased, self.lease_ttl_s = (
+            mode,
+            fill,
+            skip_leased,
+            lease_ttl_s,
+        )
         self.key_prefix = key_prefix or f"{run}/seed{seed}"
         self.problem_id_column = problem_id_column
-        self.success_threshold = success_threshold
-        self.weight_rewards = weight_rewards
+        self.success_threshold, self.weight_rewards = success_threshold, weight_rewards
         self.scales: dict[str, float] = {}  # problem id -> loss scale of its latest draw
         self.sampler: PacedSampler | None = None
 

@@ -35,15 +35,10 @@ class PacedEstimationCallback(TrainerCallback):
         lease_s: float = 600.0,
         format_prompt: Callable[[str], str] | None = None,
     ) -> None:
-        self.curriculum = curriculum
-        self.verifier = verifier
-        self.k = k
-        self.limit = limit
-        self.every_n_steps = every_n_steps
-        self.at_start = at_start
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.lease_s = lease_s
+        self.curriculum, self.verifier = curriculum, verifier
+        self.k, self.limit, self.lease_s = k, limit, lease_s
+        self.every_n_steps, self.at_start = every_n_steps, at_start
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.format_prompt = format_prompt or (lambda prompt: prompt)
         self.posted: list[list[dict[str, Any]]] = []
 

@@ -21,10 +21,12 @@ class PacedDistillationTrainer(DistillationTrainer):
     paced_scales: dict[str, float] | None = None
     paced_problem_id_column = "problem_id"
 
-    def _set_signature_columns_if_needed(self):
+    def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        if self.paced_problem_id_column not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, self.paced_problem_id_column]
+        # transformers declares the attribute None until this call has filled it in.
+        columns: list[str] = list(self._signature_columns or [])
+        if self.paced_problem_id_column not in columns:
+            self._signature_columns = [*columns, self.paced_problem_id_column]  # type: ignore[assignment]
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
@@ -61,7 +63,7 @@ class PacedDistillationTrainer(DistillationTrainer):
 
 def _row(inputs: dict[str, Any], i: int, batch: int) -> dict[str, Any]:
     """Sample i of a micro-batch: every per-sample tensor or list sliced, the rest as is."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in inputs.items():
         if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch:
             out[key] = value[i : i + 1]

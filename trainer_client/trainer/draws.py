@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from trainer_client import models
+from trainer_client._batch_format import BatchItem
 from trainer_client.client import PacedClient
 from trainer_client.errors import Conflict
 from trainer_client.limits import DEFAULT_LIMITS
@@ -37,6 +38,8 @@ Fill = Literal["none", "unseen", "unseen_then_uniform"]
 FILL: Fill = "unseen_then_uniform"
 MAX_REFILL_DRAWS = 16
 _MODES: dict[str, Mode] = {"paced": "proportional"}  # every other scheme draws uniformly
+# The recipes' draws: no key (rank 0 draws and broadcasts), no fill, no lease.
+_PLAIN: dict[str, Any] = {"fill": None, "skip_leased": False, "lease_ttl_s": None, "pinned": False}
 
 
 def batch_seed(seed: int, index: int) -> int:
@@ -128,7 +131,7 @@ class DrawnBatch:
         return [item for item in self.items if item.loss_weight > 0]
 
 
-def _item(raw: models.BatchItem, loss_weight: float) -> TrainItem:
+def _item(raw: BatchItem, loss_weight: float) -> TrainItem:
     return TrainItem(raw.problem_id, raw.prompt, raw.answer, raw.pass_rate, float(loss_weight))
 
 
@@ -151,17 +154,7 @@ class BatchDrawer:
         fallback: bool = True,
     ) -> None:
         mode = _MODES.get(scheme, "uniform")
-        self.draws = PacedDraws(
-            client,
-            run,
-            size,
-            seed=seed,
-            mode=mode,
-            fill=None,
-            skip_leased=False,
-            lease_ttl_s=None,
-            pinned=False,
-        )
+        self.draws = PacedDraws(client, run, size, seed=seed, mode=mode, **_PLAIN)
         self.client, self.scheme, self.pool, self.fallback = client, scheme, list(pool), fallback
         self._max_request: int | None = None
 

@@ -138,7 +138,9 @@ def _connected_zero(student_logits: Tensor, dtype: torch.dtype) -> Tensor:
     return picked.sum().to(dtype)
 
 
-def _validate(student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, weights: Tensor):
+def _validate(
+    student_logits: Tensor, teacher_logits: Tensor, mask: Tensor, weights: Tensor
+) -> None:
     if student_logits.dim() != 3:
         raise ValueError(f"student_logits must be [B, T, V], got {tuple(student_logits.shape)}")
     if teacher_logits.shape != student_logits.shape:

@@ -10,7 +10,7 @@ seeded samples) replays on the service and counts once; different rollouts at th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -18,7 +18,9 @@ import orjson
 from trainer_client.client import PacedClient
 
 
-def outcome_key(prefix: str, step: int | None, rank: int, outcomes: list[Mapping[str, Any]]) -> str:
+def outcome_key(
+    prefix: str, step: int | None, rank: int, outcomes: Sequence[Mapping[str, Any]]
+) -> str:
     """The Idempotency-Key of one post: per (prefix, step, rank) and the body's content."""
     digest = hashlib.sha256(orjson.dumps(outcomes, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return f"{prefix}:step{step}:rank{rank}:{digest[:16]}"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from trainer_client.tasks.arithmetic.artifacts import (
     REFERENCES_JSON,
@@ -69,7 +69,10 @@ def splits_of(config: TaskConfig) -> TaskSplits:
 
 
 def verified_references(
-    teacher: PreTrainedModel, tokenizer, pool: Sequence[Problem], max_new_tokens: int
+    teacher: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    pool: Sequence[Problem],
+    max_new_tokens: int,
 ) -> tuple[dict[str, list[int]], list[Problem], dict[str, int]]:
     """The teacher's greedy response per pool problem, graded by the exact checker.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,7 +53,8 @@ def generate_completions(
         if sampling:
             # A seed per batch keeps results reproducible whatever ran before.
             torch.manual_seed(seed * 100_003 + batch_index)
-        output = model.generate(
+        generate: Any = model.generate  # typed as a module attribute (a Tensor) by torch's stubs
+        output = generate(
             **encoded,
             max_new_tokens=budget,
             do_sample=sampling,

@@ -12,6 +12,7 @@ measures forgetting.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -110,6 +111,14 @@ def _random_reversible(rng: random.Random, digits: int) -> int:
     return int("".join(str(rng.randint(1, 9)) for _ in range(digits)))
 
 
+def _random_addition(rng: random.Random, level: int) -> Problem:
+    return addition_problem(_random_operand(rng, level), _random_operand(rng, level), level)
+
+
+def _random_reverse(rng: random.Random, digits: int) -> Problem:
+    return reverse_problem(_random_reversible(rng, digits))
+
+
 def _addition_capacity(level: int) -> int:
     count = 10 if level == 1 else 9 * 10 ** (level - 1)
     return count * count
@@ -133,9 +142,7 @@ def make_problems(
         target = min(per_level, free)
         problems += _distinct(
             target,
-            lambda rng=rng, level=level: addition_problem(
-                _random_operand(rng, level), _random_operand(rng, level), level
-            ),
+            functools.partial(_random_addition, rng, level),
             exclude,
         )
     return problems
@@ -160,7 +167,7 @@ def make_reverse_problems(
         target = min(share, 9**digits - taken)
         problems += _distinct(
             target,
-            lambda rng=rng, digits=digits: reverse_problem(_random_reversible(rng, digits)),
+            functools.partial(_random_reverse, rng, digits),
             exclude,
         )
     return problems

@@ -8,10 +8,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from trainer_client.tasks.arithmetic.config import TaskConfig
 from trainer_client.tasks.arithmetic.evaluation import evaluate
@@ -64,7 +65,7 @@ def deterministic_torch(threads: int) -> Iterator[None]:
 def train_model(
     name: str,
     model: PreTrainedModel,
-    tokenizer,
+    tokenizer: PreTrainedTokenizerFast,
     problems: Sequence[Problem],
     weights: Sequence[float],
     steps: int,
@@ -94,7 +95,13 @@ def train_model(
         bar.close()
 
 
-def band_stop(config: TaskConfig, student, tokenizer, dev: Sequence[Problem], checks: list):
+def band_stop(
+    config: TaskConfig,
+    student: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    dev: Sequence[Problem],
+    checks: list[dict[str, Any]],
+) -> Callable[[int], bool] | None:
     """Stop the warm-up at the first check inside the band (see TaskConfig)."""
     level = config.warmup_band_level
     if level is None:

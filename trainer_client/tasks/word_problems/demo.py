@@ -89,9 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainer_client.trainer.accounting import Lap, StepResult
     from trainer_client.trainer.engines.lengths import eos_ids
     from trainer_client.trainer.estimate import Estimator
+    from trainer_client.trainer.math_verifier import MathVerifier
     from trainer_client.trainer.recipes.self_distill import SelfDistillation, run_steps
     from trainer_client.trainer.self_teacher import frozen_copy
-    from trainer_client.trainer.math_verifier import MathVerifier
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()

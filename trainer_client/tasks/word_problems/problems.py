@@ -14,8 +14,10 @@ The same (seed, family, level, index) always gives the same problem.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 LEVELS = (1, 2, 3, 4)
 _STEPS = {1: 1, 2: 2, 3: 2, 4: 3}
@@ -37,36 +39,13 @@ class Family:
     question: str
 
 
+# The words of each family (data, in families.json); "bakery" is held out: never trained
+# on, it measures forgetting / transfer.
 FAMILIES: dict[str, Family] = {
-    "apples": Family(
-        start="{who} has {n} apples.",
-        add="Then {who} picks {n} more apples.",
-        take="Then {who} gives {n} apples to a friend.",
-        multiply="Then the number of apples {who} has becomes {n} times as large.",
-        question="How many apples does {who} have now?",
-    ),
-    "bus": Family(
-        start="A bus leaves the station with {n} passengers.",
-        add="At the next stop, {n} people get on.",
-        take="At the next stop, {n} people get off.",
-        multiply="At the next stop, the number of passengers becomes {n} times as large.",
-        question="How many passengers are on the bus now?",
-    ),
-    "savings": Family(
-        start="{who} has {n} dollars in a piggy bank.",
-        add="Then {who} puts in {n} more dollars.",
-        take="Then {who} spends {n} dollars on a book.",
-        multiply="Then the money in the piggy bank becomes {n} times as much.",
-        question="How many dollars are in the piggy bank now?",
-    ),
-    # Held out: never trained on; measures forgetting / transfer.
-    "bakery": Family(
-        start="A baker has {n} cookies on a tray.",
-        add="She bakes {n} more cookies.",
-        take="She sells {n} cookies.",
-        multiply="She then has {n} times as many cookies as before.",
-        question="How many cookies does the baker have now?",
-    ),
+    name: Family(**words)
+    for name, words in json.loads(
+        (Path(__file__).parent / "families.json").read_text(encoding="utf-8")
+    ).items()
 }
 TRAIN_FAMILIES = ("apples", "bus", "savings")
 HELD_OUT_FAMILY = "bakery"

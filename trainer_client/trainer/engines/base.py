@@ -36,6 +36,44 @@ class RolloutEngine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """What one generate call asks of every prompt: k completions, seeded, budgeted."""
+
+    k: int
+    seed: int
+    max_new_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+class Engine:
+    """The bundled engines' shared front: `generate` checks its arguments the same way for
+    every engine (validate_generate_args) and hands the prompts to the engine's `sample`."""
+
+    def generate(
+        self,
+        prompts: list[str],
+        k: int,
+        *,
+        seed: int,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+    ) -> list[list[Completion]]:
+        validate_generate_args(prompts, k, max_new_tokens, temperature, top_p)
+        if not prompts:
+            return []
+        return self.sample(prompts, Sampling(k, seed, max_new_tokens, temperature, top_p))
+
+    def sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+        """K completions per prompt, for checked arguments and at least one prompt."""
+        raise NotImplementedError
+
+    def load_weights(self, model_or_state_dict: Any) -> None:
+        raise NotImplementedError
+
+
 def validate_generate_args(
     prompts: list[str], k: int, max_new_tokens: int, temperature: float, top_p: float
 ) -> None:

@@ -33,7 +33,12 @@ import httpx
 
 from trainer_client._retry import Backoff, RetryMode, retry_flow
 from trainer_client.errors import PacedError
-from trainer_client.trainer.engines.base import Completion, validate_generate_args
+from trainer_client.trainer.engines.base import (
+    Completion,
+    Engine,
+    Sampling,
+    validate_generate_args,
+)
 from trainer_client.trainer.engines.sampling import (
     neutral_sampling,
     repeat_to_k,
@@ -77,7 +82,7 @@ def error_message(response: httpx.Response) -> str:
     return str(error)
 
 
-class OpenAIEngine:
+class OpenAIEngine(Engine):
     """``RolloutEngine`` over an OpenAI-compatible completions endpoint.
 
     ``base_url`` is the server root (``http://host:8000``; a trailing ``/v1`` is accepted),
@@ -118,51 +123,29 @@ class OpenAIEngine:
 
     # -- generation ------------------------------------------------------------------------
 
-    def generate(
-        self,
-        prompts: list[str],
-        k: int,
-        *,
-        seed: int,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-    ) -> list[list[Completion]]:
-        """Synchronous twin of ``agenerate`` (for the training loop); inside a running
+    def sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+        """The synchronous twin of ``agenerate`` (for the training loop); inside a running
         event loop, await ``agenerate`` instead."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(
-                self.agenerate(
-                    prompts,
-                    k,
-                    seed=seed,
-                    max_new_tokens=max_new_tokens,
-                    temperature=temperature,
-                    top_p=top_p,
-                )
-            )
+            return asyncio.run(self._sample(prompts, sampling))
         raise RuntimeError("OpenAIEngine.generate called inside an event loop: await agenerate")
 
-    async def agenerate(
-        self,
-        prompts: list[str],
-        k: int,
-        *,
-        seed: int,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-    ) -> list[list[Completion]]:
-        validate_generate_args(prompts, k, max_new_tokens, temperature, top_p)
-        if not prompts:
-            return []
+    async def agenerate(self, prompts: list[str], k: int, **options: Any) -> list[list[Completion]]:
+        """``generate`` for a running event loop (the same arguments: seed, max_new_tokens,
+        temperature, top_p)."""
+        sampling = Sampling(k, **options)
+        validate_generate_args(
+            prompts, k, sampling.max_new_tokens, sampling.temperature, sampling.top_p
+        )
+        return await self._sample(prompts, sampling) if prompts else []
+
+    async def _sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+        k = sampling.k
+        seeds = spaced_seeds(sampling.seed, len(prompts), k)
         bodies = [
-            self._body(prompt, k, prompt_seed, max_new_tokens, temperature, top_p)
-            for prompt, prompt_seed in zip(
-                prompts, spaced_seeds(seed, len(prompts), k), strict=True
-            )
+            self._body(prompt, seed, sampling) for prompt, seed in zip(prompts, seeds, strict=True)
         ]
         limit = asyncio.Semaphore(self.max_concurrency)
         async with self._client() as client:
@@ -173,22 +156,21 @@ class OpenAIEngine:
 
             return list(await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies))))
 
-    def _body(
-        self, prompt: str, k: int, seed: int, max_new_tokens: int, temperature: float, top_p: float
-    ) -> dict[str, Any]:
+    def _body(self, prompt: str, seed: int, sampling: Sampling) -> dict[str, Any]:
+        temperature, top_p = sampling.temperature, sampling.top_p
         body: dict[str, Any] = {
             "model": self.model,
             "prompt": prompt,
-            "n": samples_per_request(k, temperature),
-            "max_tokens": max_new_tokens,
+            "n": samples_per_request(sampling.k, temperature),
+            "max_tokens": sampling.max_new_tokens,
             "seed": seed,
             "temperature": temperature,
             "top_p": top_p,
             "stream": False,
         }
         if self.vllm_extensions:
-            sampling = neutral_sampling(temperature, top_p)
-            body.update({key: value for key, value in sampling.items() if key not in body})
+            neutral = neutral_sampling(temperature, top_p)
+            body.update({key: value for key, value in neutral.items() if key not in body})
             body["return_token_ids"] = True
             body["skip_special_tokens"] = True
         return body

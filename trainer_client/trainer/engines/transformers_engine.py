@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from transformers import GenerationConfig
 
-from trainer_client.trainer.engines.base import Completion, validate_generate_args
+from trainer_client.trainer.engines.base import Completion, Engine, Sampling
 
 # Prefixes added by DDP / torch.compile wrappers around the training model.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -40,7 +40,7 @@ def _as_list(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
-class TransformersEngine:
+class TransformersEngine(Engine):
     """``RolloutEngine`` over a causal LM and its tokenizer.
 
     ``batch_size`` counts generated sequences (prompts x k) per ``generate`` call.
@@ -60,7 +60,8 @@ class TransformersEngine:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.device = torch.device(device) if device is not None else _model_device(model)
-        self.model = model.to(self.device)
+        # A transformers causal LM (anything with .generate), which nn.Module's types cannot say.
+        self.model: Any = model.to(self.device)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.add_special_tokens = add_special_tokens
@@ -102,21 +103,13 @@ class TransformersEngine:
             **sampling,
         )
 
-    def generate(
-        self,
-        prompts: list[str],
-        k: int,
-        *,
-        seed: int,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-    ) -> list[list[Completion]]:
-        validate_generate_args(prompts, k, max_new_tokens, temperature, top_p)
-        if not prompts:
-            return []
+    def sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+        k = sampling.k
         config = self._generation_config(
-            k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
+            k=k,
+            max_new_tokens=sampling.max_new_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
         )
         rows_per_prompt = config.num_return_sequences
         prompts_per_batch = max(1, self.batch_size // rows_per_prompt)
@@ -127,7 +120,7 @@ class TransformersEngine:
         try:
             # fork_rng: seeding must not disturb the caller's (training) RNG streams.
             with torch.random.fork_rng(devices=cuda_devices), torch.no_grad():
-                torch.manual_seed(seed)
+                torch.manual_seed(sampling.seed)
                 for start in range(0, len(prompts), prompts_per_batch):
                     batch = prompts[start : start + prompts_per_batch]
                     results.extend(self._generate_batch(batch, config, k))

@@ -27,7 +27,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from trainer_client.trainer.engines.base import Completion, validate_generate_args
+from trainer_client.trainer.engines.base import Completion, Engine, Sampling
 from trainer_client.trainer.engines.sampling import (
     neutral_sampling,
     repeat_to_k,
@@ -71,7 +71,7 @@ def _on_cpu() -> bool:
         return True
 
 
-class VLLMEngine:
+class VLLMEngine(Engine):
     """``RolloutEngine`` over ``vllm.LLM``. Extra keyword arguments go to ``LLM``.
 
     ``model_path`` is a transformers checkpoint or an export of vllm_checkpoint.py; a
@@ -115,27 +115,16 @@ class VLLMEngine:
         export_for_vllm(model, tokenizer, directory)
         return cls(directory, seed=seed, workdir=workdir, **kwargs)
 
-    def generate(
-        self,
-        prompts: list[str],
-        k: int,
-        *,
-        seed: int,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-    ) -> list[list[Completion]]:
-        validate_generate_args(prompts, k, max_new_tokens, temperature, top_p)
-        if not prompts:
-            return []
+    def sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
+        k = sampling.k
         params = [
             self._sampling_params(
-                n=samples_per_request(k, temperature),
-                max_tokens=max_new_tokens,
+                n=samples_per_request(k, sampling.temperature),
+                max_tokens=sampling.max_new_tokens,
                 seed=prompt_seed,
-                **neutral_sampling(temperature, top_p),
+                **neutral_sampling(sampling.temperature, sampling.top_p),
             )
-            for prompt_seed in spaced_seeds(seed, len(prompts), k)
+            for prompt_seed in spaced_seeds(sampling.seed, len(prompts), k)
         ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [

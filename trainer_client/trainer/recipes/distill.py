@@ -90,7 +90,7 @@ class Distillation:
             self.teacher, self.tokenizer, batch_size=rows, add_special_tokens=True
         )
         self.student = Student(student, ranks, fsdp=fsdp)  # DDP or FSDP2 across ranks
-        self.optimizer = torch.optim.AdamW(
+        self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(
             self.student.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.verifier = make_verifier(config.verifier)
