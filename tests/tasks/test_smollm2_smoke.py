@@ -23,9 +23,9 @@ from trainer_client.tasks.word_problems.problems import HELD_OUT_FAMILY, TRAIN_F
 from trainer_client.tasks.word_problems.task import register, rollout_items
 from trainer_client.trainer.engines.transformers_engine import TransformersEngine
 from trainer_client.trainer.estimate import Estimator
+from trainer_client.trainer.math_verifier import MathVerifier
 from trainer_client.trainer.recipes.self_distill import SelfDistillation, run_steps
 from trainer_client.trainer.self_teacher import frozen_copy, student_prompt
-from trainer_client.trainer.math_verifier import MathVerifier
 
 pytestmark = pytest.mark.slow
 K = 4
