@@ -6,22 +6,19 @@ arguments into Calls, including chunking and idempotency keys.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, NotRequired, TypeVar, cast
-from urllib.parse import quote
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from . import models
 from ._batch_format import BATCH_COLUMNS, parse_batch
+from ._call import Call as Call  # the twins and _base reach Call through this module
+from ._call import _chunks, _items, _seg, _without_none
+from ._call import parse_response as parse_response
+from ._outcome_rules import _checked_outcomes
 from ._retry import RetryMode
-from .errors import PacedError
 from .limits import DEFAULT_LIMITS, Limits
-
-T = TypeVar("T")
 
 # The service's default per-request limit (trainer_client/limits.py): the client splits
 # longer lists.
@@ -29,65 +26,7 @@ MAX_ITEMS_PER_REQUEST = DEFAULT_LIMITS.max_items_per_request
 FILL_POLICIES = ("none", "unseen", "unseen_then_uniform")
 
 
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One HTTP exchange: what to send, how to retry it, how to read the answer."""
-
-    method: str
-    path: str
-    parse: Callable[[Any], T]
-    json: Any = None
-    params: Mapping[str, Any] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    retry: RetryMode = RetryMode.SAFE
-    # Set for hot paths that read the response's bytes themselves (no dict of the JSON
-    # first); `parse` is then unused.
-    parse_bytes: Callable[[httpx.Response], T] | None = None
-
-
-def parse_response(call: Call[T], response: httpx.Response) -> T:
-    if call.parse_bytes is not None:
-        try:
-            return call.parse_bytes(response)
-        except ValidationError as exc:
-            if any(error["type"] == "json_invalid" for error in exc.errors()):
-                raise _not_json(response) from exc
-            raise
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise _not_json(response) from exc
-    return call.parse(body)
-
-
-def _not_json(response: httpx.Response) -> PacedError:
-    return PacedError(
-        response.status_code,
-        f"response is not JSON: {response.text[:200]!r}",
-        response.request.method,
-        str(response.request.url),
-    )
-
-
 # ---- the API, one builder per endpoint ---------------------------------------------------------
-
-
-def _seg(value: str) -> str:
-    # Names and problem ids are path segments: quote everything, "/" included.
-    return quote(str(value), safe="")
-
-
-def _items(model: type[BaseModel]) -> Callable[[Any], list[Any]]:
-    return lambda body: [model.model_validate(item) for item in body["items"]]
-
-
-def _without_none(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    # An empty list gives no chunks: nothing to send, the summed result is all zeros.
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def api_health() -> Call[models.Health]:
@@ -203,37 +142,6 @@ def api_post_outcomes(
             )
         )
     return calls
-
-
-@with_config(ConfigDict(extra="allow"))  # fields a newer service knows are sent as given
-class _OutcomeFields(TypedDict):
-    problem_id: str
-    attempts: Annotated[int, Field(ge=1)]
-    successes: Annotated[int, Field(ge=0)]
-    step: NotRequired[Annotated[int, Field(ge=0)] | None]
-
-
-_OUTCOME_LIST: TypeAdapter[list[_OutcomeFields]] = TypeAdapter(list[_OutcomeFields])
-
-
-def _checked_outcomes(
-    outcomes: Iterable[models.Outcome | Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    """models.Outcome's rules over the whole list in one pydantic-core pass (a model per
-    outcome cost more than the service's ingest of it), as the dicts to send. A bad item
-    raises the very error models.Outcome raises for it."""
-    items = [o.model_dump(mode="json") if isinstance(o, BaseModel) else o for o in outcomes]
-    try:
-        checked = cast(list[dict[str, Any]], _OUTCOME_LIST.validate_python(items))
-    except ValidationError:
-        for item in items:
-            models.Outcome.model_validate(item)
-        raise
-    for item in checked:
-        item.setdefault("step", None)
-        if item["successes"] > item["attempts"]:
-            models.Outcome.model_validate(item)  # raises: successes > attempts
-    return checked
 
 
 def sum_accepted(results: Iterable[models.OutcomesAccepted]) -> models.OutcomesAccepted:

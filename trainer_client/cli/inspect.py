@@ -1,9 +1,8 @@
 """Inspection commands of ``paced``: runs, show, import, export — all over HTTP.
 
 They talk to a running service through the typed client (``--url``, ``--token``, or
-$PACED_URL / $PACED_TOKEN), so they work the same against a local or a remote service.
-The client is imported inside each command: building the parser stays cheap.
-"""
+$PACED_URL / $PACED_TOKEN), the same against a local or a remote service; the client is
+imported inside each command, so building the parser stays cheap."""
 
 from __future__ import annotations
 
