@@ -140,11 +140,7 @@ def make_problems(
         rng = random.Random(f"add:{seed}:{level}")
         free = _addition_capacity(level) - sum(1 for x in exclude if x.startswith(f"add-{level}-"))
         target = min(per_level, free)
-        problems += _distinct(
-            target,
-            functools.partial(_random_addition, rng, level),
-            exclude,
-        )
+        problems += _distinct(target, functools.partial(_random_addition, rng, level), exclude)
     return problems
 
 
@@ -165,11 +161,7 @@ def make_reverse_problems(
         share = count // len(choices) + (1 if position < count % len(choices) else 0)
         taken = sum(1 for x in exclude if x.startswith(f"rev-{digits}-"))
         target = min(share, 9**digits - taken)
-        problems += _distinct(
-            target,
-            functools.partial(_random_reverse, rng, digits),
-            exclude,
-        )
+        problems += _distinct(target, functools.partial(_random_reverse, rng, digits), exclude)
     return problems
 
 
