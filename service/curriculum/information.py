@@ -1,0 +1,94 @@
+"""What a fresh estimate of a problem could teach the curriculum (pure core, numpy/scipy).
+
+The rollout queue spends K rollouts on the problems whose weight a new measurement could move
+most. Two things move a weight: what was never known (a round of K = 8 leaves a wide
+posterior) and what has changed since (the student trained after the round). So a round's
+evidence is discounted with its age, n_eff = n 2^(-age / h), which widens its posterior, and
+the queue ranks by how far a fresh round of K rollouts would move the weight's estimate
+under that widened posterior (the preposterior standard deviation of E[w]), plus the change
+the drift model predicts where it has one:
+
+    priority = sd over y ~ BetaBinomial(K, a, b) of E[w(p) | a + y, b + K - y]
+               with a, b = a0 + k_eff, b0 + n_eff - k_eff      (+ |w(p_hat) - w(k/n)|)
+
+The more (and the fresher) the evidence, the less a round moves the estimate; the weight is
+steep near p = 0 and p = 1, so a 0-of-8 round leaves more to learn about w than a 4-of-8
+one, and an aged round ranks above the same round made fresh: hard problems the student may
+have learnt since come back. (The posterior's own sd of w is not used: it is not monotone in the
+evidence, as w is flat at p = 0.5.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, gammaln
+
+from service.curriculum.kernels import KernelConfig, beta_kernel
+
+# Steps after which a round counts half (the queue's default forgetting of old evidence).
+DEFAULT_STALENESS_HALF_LIFE = 50.0
+
+
+def weight_moments(
+    a: np.ndarray, b: np.ndarray, kernel: KernelConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(E[w(p)], Var[w(p)]) for p ~ Beta(a, b), in closed form:
+    E[w^m] = B(a + m alpha, b + m beta) / B(a, b)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    base = betaln(a, b)
+    first = np.exp(betaln(a + kernel.alpha, b + kernel.beta) - base)
+    second = np.exp(betaln(a + 2 * kernel.alpha, b + 2 * kernel.beta) - base)
+    variance: np.ndarray = np.maximum(second - first * first, 0.0)
+    return first, variance
+
+
+def aged_counts(
+    attempts: np.ndarray, successes: np.ndarray, age: np.ndarray, half_life: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts discounted by their age in steps (the posterior of a stale round widens)."""
+    factor = np.exp2(-np.maximum(np.asarray(age, dtype=np.float64), 0.0) / half_life)
+    return np.asarray(attempts) * factor, np.asarray(successes) * factor
+
+
+def expected_weight_change(
+    a: np.ndarray, b: np.ndarray, rollouts: int, kernel: KernelConfig
+) -> np.ndarray:
+    """The standard deviation, over the outcomes y of `rollouts` fresh attempts (beta-binomial
+    under Beta(a, b)), of the posterior mean weight after them: how far a round would move
+    what the curriculum believes. Computed once per distinct (a, b) pair."""
+    pairs = np.stack([np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)], axis=1)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    ua, ub = unique[:, :1], unique[:, 1:]
+    y = np.arange(rollouts + 1, dtype=np.float64)[None, :]
+    log_choose = gammaln(rollouts + 1.0) - gammaln(y + 1.0) - gammaln(rollouts - y + 1.0)
+    pmf = np.exp(log_choose + betaln(ua + y, ub + rollouts - y) - betaln(ua, ub))
+    after, _ = weight_moments(ua + y, ub + rollouts - y, kernel)
+    before = (pmf * after).sum(axis=1, keepdims=True)
+    spread: np.ndarray = np.sqrt(np.maximum((pmf * (after - before) ** 2).sum(axis=1), 0.0))
+    return spread[inverse.reshape(-1)]
+
+
+def queue_priority(
+    attempts: np.ndarray,
+    successes: np.ndarray,
+    age: np.ndarray,
+    kernel: KernelConfig,
+    *,
+    rollouts: int = 8,
+    prior: tuple[float, float] = (1.0, 1.0),
+    half_life: float = DEFAULT_STALENESS_HALF_LIFE,
+    predicted: np.ndarray | None = None,
+) -> np.ndarray:
+    """How much a fresh round of `rollouts` attempts of each problem could move its weight
+    (higher first). `predicted`: the drift model's p_hat per problem (NaN where it has none),
+    if the run has one: the predicted change of weight is added."""
+    n, k = aged_counts(attempts, successes, age, half_life)
+    a, b = prior[0] + k, prior[1] + np.maximum(n - k, 0.0)
+    priority: np.ndarray = expected_weight_change(a, b, rollouts, kernel)
+    if predicted is not None:
+        n0 = np.asarray(attempts, dtype=np.float64)
+        rate = np.divide(successes, n0, out=np.zeros_like(n0), where=n0 > 0)
+        expected = beta_kernel(np.nan_to_num(predicted, nan=rate), kernel)
+        priority = priority + np.abs(expected - beta_kernel(rate, kernel))
+    return priority
