@@ -261,6 +261,13 @@ def api_history(run: str) -> Call[models.History]:
     return Call("GET", f"/v1/runs/{_seg(run)}/history", models.History.model_validate)
 
 
+def api_overview(run: str, bins: int, top: int) -> Call[models.Overview]:
+    params = {"bins": bins, "top": top}
+    return Call(
+        "GET", f"/v1/runs/{_seg(run)}/overview", models.Overview.model_validate, params=params
+    )
+
+
 def api_runs_summary(dataset: str | None, name: str | None) -> Call[list[models.RunSummary]]:
     params = _without_none({"dataset": dataset, "name": name})
     return Call("GET", "/v1/runs-summary", _items(models.RunSummary), params=params)

@@ -186,6 +186,11 @@ class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
     async def history(self, run: str) -> models.History:
         return await self._request(core.api_history(run))
 
+    async def overview(self, run: str, bins: int = 20, top: int = 10) -> models.Overview:
+        """The run's settings, difficulty, `top` frontier problems (with their prompts, pass
+        rates and weights) and `top` recently mastered ones."""
+        return await self._request(core.api_overview(run, bins, top))
+
     # ---- across runs -------------------------------------------------------------------------
 
     async def runs_summary(

@@ -184,6 +184,11 @@ class PacedClient(BaseClient[httpx.Client]):
     def history(self, run: str) -> models.History:
         return self._request(core.api_history(run))
 
+    def overview(self, run: str, bins: int = 20, top: int = 10) -> models.Overview:
+        """The run's settings, difficulty, `top` frontier problems (with their prompts, pass
+        rates and weights) and `top` recently mastered ones."""
+        return self._request(core.api_overview(run, bins, top))
+
     # ---- across runs -------------------------------------------------------------------------
 
     def runs_summary(

@@ -225,6 +225,31 @@ class ComparedRun(_Model):
     history: list[HistoryPoint] = Field(default_factory=list)
 
 
+class ProblemSummary(_Model):
+    """One problem of a run as the overview lists it (prompt cut to 2,000 characters)."""
+
+    problem_id: str
+    attempts: float
+    successes: float
+    pass_rate: float
+    weight: float
+    last_step: int
+    prompt: str
+    prompt_truncated: bool = False
+    answer: str | None = None
+
+
+class Overview(_Model):
+    """A run's dashboard in one answer: settings, difficulty, the top frontier problems and
+    the recently mastered ones."""
+
+    run: Run
+    difficulty: Difficulty
+    mean_pass_rate: float | None = None
+    top_frontier: list[ProblemSummary] = Field(default_factory=list)
+    recently_mastered: list[ProblemSummary] = Field(default_factory=list)
+
+
 class Difference(_Model):
     """A problem two runs disagree on: pass rates (k/n) in the pair's first and second run."""
 

@@ -301,6 +301,7 @@ READS: dict[str, Callable[[], Read]] = {
     ),
     "api_difficulty": lambda: Read(api.api_difficulty("r", 10), models.Difficulty),
     "api_history": lambda: Read(api.api_history("r"), models.History),
+    "api_overview": lambda: Read(api.api_overview("r", 20, 10), models.Overview),
     "api_runs_summary": lambda: Read(api.api_runs_summary("d", "r*"), models.RunSummary, "items"),
     "api_compare": lambda: Read(api.api_compare(["a", "b"], ["b", "a"], 10, 5), models.Comparison),
     "api_problem_history": lambda: Read(api.api_problem_history("r", "p"), models.ProblemHistory),

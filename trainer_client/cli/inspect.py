@@ -1,44 +1,29 @@
-"""Inspection commands of ``paced``: runs, show, import, export — all over HTTP.
-
-They talk to a running service through the typed client (``--url``, ``--token``, or
-$PACED_URL / $PACED_TOKEN), the same against a local or a remote service; the client is
-imported inside each command, so building the parser stays cheap."""
+"""Data commands of ``paced``: ``import`` problems from JSONL and ``export`` a run's weights
+(CSV, JSONL, parquet) — over HTTP through the typed client, the same against a local or a
+remote service (run commands are in cli/runs.py)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from trainer_client.cli.common import client as service_client
+from trainer_client.cli.common import fail, guarded, service_flags
 from trainer_client.limits import DEFAULT_LIMITS
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 IMPORT_BATCH = DEFAULT_LIMITS.max_items_per_request
 EXPORT_PAGE = 10_000
 EXPORT_FIELDS = ("problem_id", "attempts", "successes", "pass_rate", "weight")
-BAR_WIDTH = 40
 
 
 def register(subparsers: argparse._SubParsersAction, lazy: Callable) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=os.environ.get("PACED_URL", DEFAULT_URL))
-    common.add_argument("--token", default=os.environ.get("PACED_TOKEN"), help="admin or run token")
+    common = service_flags()
     here = __name__
-
-    runs = subparsers.add_parser("runs", parents=[common], help="list runs as a table")
-    runs.set_defaults(func=lazy(here, "runs_command"))
-
-    show = subparsers.add_parser(
-        "show", parents=[common], help="a run's settings, zones and pass-rate histogram"
-    )
-    show.add_argument("run")
-    show.add_argument("--bins", type=int, default=10)
-    show.set_defaults(func=lazy(here, "show_command"))
 
     imp = subparsers.add_parser(
         "import",
@@ -58,98 +43,6 @@ def register(subparsers: argparse._SubParsersAction, lazy: Callable) -> None:
     exp.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv")
     exp.add_argument("-o", "--output", help="file to write (default stdout; parquet needs one)")
     exp.set_defaults(func=lazy(here, "export_command"))
-
-
-def _client(args: argparse.Namespace):
-    from trainer_client.client import PacedClient
-
-    return PacedClient(args.url, token=args.token)
-
-
-def _fail(message: str) -> int:
-    print(f"paced: {message}", file=sys.stderr)
-    return 1
-
-
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Service errors become one readable line and exit status 1, not a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        from trainer_client.errors import PacedError
-
-        try:
-            return command(args)
-        except PacedError as exc:
-            return _fail(str(exc))
-
-    run.__doc__ = command.__doc__
-    return run
-
-
-# ---- runs / show ------------------------------------------------------------------------
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-    lines = [header, ["-" * w for w in widths], *rows]
-    return "\n".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
-
-
-@_guarded
-def runs_command(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        runs = client.list_runs()
-    rows = [
-        [
-            r.name,
-            r.dataset,
-            "-" if r.step is None else str(r.step),
-            f"{r.kernel.alpha:g},{r.kernel.beta:g}",
-            r.estimator.kind,
-            r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "",
-        ]
-        for r in runs
-    ]
-    print(format_table(["RUN", "DATASET", "STEP", "ALPHA,BETA", "ESTIMATOR", "CREATED"], rows))
-    return 0
-
-
-def bar(value: float, most: float, width: int = BAR_WIDTH) -> str:
-    filled = 0 if most <= 0 else round(width * value / most)
-    return "█" * filled
-
-
-@_guarded
-def show_command(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        run = client.get_run(args.run)
-        report = client.difficulty(args.run, bins=args.bins)
-    kernel, est = run.kernel, run.estimator
-    print(f"run {run.name}  dataset {run.dataset}  step {'-' if run.step is None else run.step}")
-    print(
-        f"kernel w(p) = p^{kernel.alpha:g} (1-p)^{kernel.beta:g}  estimator {est.kind}"
-        f"  half-life {getattr(est, 'half_life_steps', None) or '-'}"
-    )
-    total = report.problems or 1
-    print(f"\n{report.problems} problems")
-    zones = report.zones.model_dump()
-    for name in ("unseen", "intractable", "frontier", "mastered"):
-        count = zones[name]
-        print(f"  {name:<12}{count:>10}  {100 * count / total:5.1f}%  {bar(count, total)}")
-    print(
-        f"mean weight {report.mean_weight:.4f}  effective problems {report.effective_problems:.1f}"
-    )
-    counts, edges = report.histogram.counts, report.histogram.edges
-    print("\npass rate of problems with attempts")
-    most = max(counts, default=0)
-    for i, count in enumerate(counts):
-        close = "]" if i == len(counts) - 1 else ")"
-        label = f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}"
-        print(f"  {label:<14}{count:>10}  {bar(count, most)}")
-    return 0
 
 
 # ---- import -----------------------------------------------------------------------------
@@ -205,19 +98,19 @@ def _count_lines(path: str) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
-@_guarded
+@guarded
 def import_command(args: argparse.Namespace) -> int:
     from trainer_client.errors import NotFound
 
     if not 1 <= args.batch_size <= IMPORT_BATCH:
-        return _fail(f"--batch-size must be in 1..{IMPORT_BATCH}")
+        return fail(f"--batch-size must be in 1..{IMPORT_BATCH}")
     stdin = args.file == "-"
     total = None if stdin else _count_lines(args.file)
     source = sys.stdin if stdin else open(args.file, encoding="utf-8")  # noqa: SIM115
     progress = Progress(total, sys.stderr, enabled=not args.quiet)
     inserted = updated = 0
     try:
-        with source, _client(args) as client:
+        with source, service_client(args) as client:
             try:
                 client.get_dataset(args.dataset)
             except NotFound:
@@ -235,7 +128,7 @@ def import_command(args: argparse.Namespace) -> int:
                 inserted, updated = inserted + result.inserted, updated + result.updated
                 progress.advance(len(batch))
     except ValueError as exc:
-        return _fail(f"{args.file}: {exc} ({progress.done} problems were imported before it)")
+        return fail(f"{args.file}: {exc} ({progress.done} problems were imported before it)")
     finally:
         progress.finish()
     elapsed = time.monotonic() - progress.start
@@ -282,11 +175,11 @@ def _write_text(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str]) -> int:
     return count
 
 
-@_guarded
+@guarded
 def export_command(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
-        return _fail("--format parquet needs --output FILE")
-    with _client(args) as client:
+        return fail("--format parquet needs --output FILE")
+    with service_client(args) as client:
         client.get_run(args.run)  # a missing run fails here, before any file is created
         rows = _weight_rows(client, args.run)
         if args.format == "parquet":

@@ -1,7 +1,8 @@
 """The ``paced`` command line: every command, each defined next to the code it drives.
 
-- inspection commands (``runs``, ``show``, ``import``, ``export``, ...): cli/inspect.py, over
-  HTTP through the typed client (the base install has them);
+- run commands (``runs``, ``show``, ``top``, ``create-run``): cli/runs.py, and data commands
+  (``import``, ``export``): cli/inspect.py, over HTTP through the typed client (the base
+  install has them; ``--json`` for scripts);
 - trainer commands (``teacher``, ``train``, ``vllm-export``): cli/train.py (the ``trainer``
   extra's torch is imported only when one runs);
 - service commands (``serve``, ``db upgrade``): registered by the server distribution through
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from trainer_client.cli import inspect as inspect_cli
+from trainer_client.cli import runs as runs_cli
 from trainer_client.cli import train as train_cli
 
 COMMAND_GROUP = "paced.commands"
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _register_plugins(sub)
     train_cli.register(sub, lazy)
+    runs_cli.register(sub, lazy)
     inspect_cli.register(sub, lazy)
     return parser
 
