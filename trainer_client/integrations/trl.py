@@ -8,6 +8,7 @@
         train_dataset=dataset,                   # with a "problem_id" column
     )
     paced.attach(trainer)                        # PACED draws replace TRL's RepeatSampler
+    paced.gate(trainer)                          # optional: zero-variance groups refilled
     trainer.train()
 
 - The sampler keeps `trl.trainer.utils.RepeatSampler`'s layout: per draw, `batch_size`
@@ -43,8 +44,11 @@ from trainer_client.integrations.draws import (
 )
 from trainer_client.integrations.trl_callbacks import PacedEstimationCallback
 from trainer_client.integrations.trl_distillation import PacedDistillationTrainer
+from trainer_client.integrations.trl_gate import GRPOGate
+from trainer_client.trainer.gate import ZeroVarianceGate
 
 __all__ = [
+    "GRPOGate",
     "PacedCurriculum",
     "PacedDistillationTrainer",
     "PacedEstimationCallback",
@@ -203,6 +207,26 @@ class PacedCurriculum:
 
         trainer._get_train_sampler = types.MethodType(_get_train_sampler, trainer)
         return trainer
+
+    def gate(self, trainer: GRPOTrainer, *, max_groups: int | None = None) -> GRPOGate:
+        """Drop GRPO's zero-variance groups and refill them from paced, at most `max_groups`
+        groups rolled out per generation batch (default 3x its prompts): trl_gate.py."""
+        size = repeat_layout(trainer)[0]
+        skip = True if self.skip_leased is None else self.skip_leased
+        gate = ZeroVarianceGate(
+            self.client,
+            self.run,
+            size=size,
+            max_groups=max_groups,
+            mode=self.mode,
+            fill=self.fill,
+            skip_leased=skip,
+            seed=self.seed,
+            key_prefix=self.key_prefix,
+            # PacedReward posts every scored group (refills too); else the gate does.
+            post=not any(isinstance(f, PacedReward) for f in trainer.reward_funcs),
+        )
+        return GRPOGate(trainer, self, gate)
 
     def reward(self, reward_fn: Callable[..., Sequence[float | None]]) -> PacedReward:
         return PacedReward(self, reward_fn)
