@@ -8,38 +8,18 @@ import httpx
 import pytest
 import verifiers.v1 as vf
 
-from tests.conftest import BACKENDS
+from tests.integrations.live_service import create_run, service_url, stats
 from tests.integrations.prime_rl_contract import Curriculum, Sums, episode
 from trainer_client.client import PacedClient
 from trainer_client.integrations.prime_rl import PacedTaskSampler, tasks_to_problems
-from trainer_client.local.service import local_service
 
-GROUP = 4  # rollouts per task
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def service_url(request, tmp_path_factory):
-    """One service per backend for the module (each test makes its own run)."""
-    name = "pg_database_url" if request.param == "postgres" else "sqlite_database_url"
-    database_url = request.getfixturevalue(name)
-    with local_service(tmp_path_factory.mktemp("prime-rl"), database_url=database_url) as url:
-        yield url
+__all__ = ["service_url"]  # the fixture: every test runs on each backend
 
 
 def setup_run(url: str, run: str, count: int = 16) -> list[vf.Task]:
     tasks = list(Sums(count))
-    with PacedClient(url) as paced:
-        paced.create_dataset(f"{run}-tasks")
-        paced.upsert_problems(f"{run}-tasks", tasks_to_problems(tasks))
-        paced.create_run(run, f"{run}-tasks", estimator={"kind": "posterior"})
+    create_run(url, run, tasks_to_problems(tasks))
     return tasks
-
-
-def stats(url: str, run: str) -> dict[str, tuple[int, int]]:
-    with PacedClient(url) as paced:
-        return {
-            i.problem_id: (i.attempts, i.successes) for i in paced.iter_weights(run) if i.attempts
-        }
 
 
 def mixed_group(task: vf.Task) -> list[vf.Episode]:
