@@ -69,7 +69,8 @@ def test_the_framework_free_glue_imports_no_framework():
     code = (
         "import sys\n"
         "import trainer_client.integrations.draws, trainer_client.integrations.stateful\n"
-        "import trainer_client.integrations.prime_rl\n"
+        "import trainer_client.integrations.prime_rl, trainer_client.integrations.slime\n"
+        "import trainer_client.integrations.nemo_rl\n"
         "frameworks = {'verl', 'ray', 'trl', 'verifiers', 'slime', 'nemo_rl'}\n"
         "heavy = {m.split('.')[0] for m in sys.modules} & frameworks\n"
         "assert not heavy, heavy\n"
