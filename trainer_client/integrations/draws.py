@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from trainer_client import models
 from trainer_client._batch_format import BatchItem
 from trainer_client.client import PacedClient
 from trainer_client.trainer.draws import FILL, PacedDraws, as_client
@@ -27,6 +28,7 @@ from trainer_client.trainer.outcomes import group_outcomes, outcome_key, post_ou
 __all__ = [
     "FILL",
     "PacedDraws",
+    "SizedDraws",
     "as_client",
     "distributed_rank",
     "group_outcomes",
@@ -46,6 +48,25 @@ def distributed_rank() -> int:
     except ImportError:
         pass
     return int(os.environ.get("RANK", "0"))
+
+
+class SizedDraws:
+    """Draw i of whatever size the framework asks for (slime per call, NeMo-RL per step):
+    one pinned sequence per size, under f"{key_prefix}:n{size}:{i}" (a draw key pins one
+    request body, size included). `options` are PacedDraws' (seed, mode, lease_ttl_s...)."""
+
+    def __init__(self, client: PacedClient, run: str, *, key_prefix: str, **options: Any) -> None:
+        self.client, self.run, self.key_prefix = client, run, key_prefix
+        self.options = {"fill": FILL, **options}
+        self._by_size: dict[int, PacedDraws] = {}
+
+    def draw(self, size: int, index: int) -> models.Batch:
+        if size not in self._by_size:
+            prefix = f"{self.key_prefix}:n{size}"
+            self._by_size[size] = PacedDraws(
+                self.client, self.run, size, key_prefix=prefix, **self.options
+            )
+        return self._by_size[size].draw(index)
 
 
 def loss_scales(items: Sequence[BatchItem]) -> dict[str, float]:

@@ -37,7 +37,7 @@ from typing import Any
 
 from trainer_client.client import PacedClient
 from trainer_client.integrations.attempts import GroupTally, OutcomeSender
-from trainer_client.integrations.draws import FILL, PacedDraws
+from trainer_client.integrations.draws import SizedDraws
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -123,7 +123,9 @@ class NemoCurriculum:
         self.sender = OutcomeSender(self.client, run, key_prefix=f"{self.key_prefix}:records")
         self.process_token = uuid.uuid4().hex
         self.index: dict[str, tuple[str, int]] = {}  # problem id -> (task name, dataset row)
-        self._draws: dict[int, PacedDraws] = {}
+        self.draws = SizedDraws(
+            self.client, run, key_prefix=self.key_prefix, seed=self.seed, mode=self.mode
+        )
         self.next_draw = int(env("START_STEP", "0") or 0)
 
     def _build_index(self, dataloaders: Mapping[str, Any]) -> None:
@@ -166,17 +168,7 @@ class NemoCurriculum:
             or sum(loader.batch_size for loader in dataloaders.values())
         )
         step = int(records.get("paced_step", self.next_draw))
-        if size not in self._draws:
-            self._draws[size] = PacedDraws(
-                self.client,
-                self.run,
-                size,
-                seed=self.seed,
-                mode=self.mode,
-                fill=FILL,
-                key_prefix=f"{self.key_prefix}:n{size}",
-            )
-        batch = self._draws[size].draw(step)
+        batch = self.draws.draw(size, step)
         self.next_draw = step + 1
         unknown = [item.problem_id for item in batch.items if item.problem_id not in self.index]
         if len(batch.items) != size or unknown:

@@ -35,7 +35,7 @@ from typing import Any
 from trainer_client._batch_format import BatchItem
 from trainer_client.client import PacedClient
 from trainer_client.integrations.attempts import GroupTally, OutcomeSender
-from trainer_client.integrations.draws import FILL, PacedDraws
+from trainer_client.integrations.draws import SizedDraws
 
 logger = logging.getLogger(__name__)
 ERRORED_STATUSES = {"aborted", "failed", "pending"}  # Sample.Status values that are no attempt
@@ -90,7 +90,14 @@ class PacedDataSource:
         self.prompt_format = str(setting(args, "prompt_format", "text"))  # or "messages" (JSON)
         self.success_threshold = float(setting(args, "success_threshold", 1.0))
         self.sender = OutcomeSender(self.client, self.run, key_prefix=f"{self.key_prefix}:all")
-        self._draws: dict[int, PacedDraws] = {}  # by draw size: a size is part of the key
+        self.draws = SizedDraws(
+            self.client,
+            self.run,
+            key_prefix=self.key_prefix,
+            seed=self.seed,
+            mode=self.mode,
+            lease_ttl_s=self.lease_ttl_s,
+        )
         self.buffer: list[list[Any]] = []
         self.next_draw = 0
         self.sample_index = 0
@@ -105,7 +112,7 @@ class PacedDataSource:
         missing = num_samples - len(groups)
         if missing > 0:
             draw = self.next_draw
-            batch = self._draws_of(missing).draw(draw)
+            batch = self.draws.draw(missing, draw)
             self.next_draw += 1
             groups += [self._group(self.make_sample(item, draw)) for item in batch.items]
         return groups
@@ -129,21 +136,6 @@ class PacedDataSource:
             group.append(sample)
         self.sample_group_index += 1
         return group
-
-    def _draws_of(self, size: int) -> PacedDraws:
-        if size not in self._draws:
-            self._draws[size] = PacedDraws(
-                self.client,
-                self.run,
-                size,
-                seed=self.seed,
-                mode=self.mode,
-                fill=FILL,
-                skip_leased=True,
-                lease_ttl_s=self.lease_ttl_s,
-                key_prefix=f"{self.key_prefix}:n{size}",
-            )
-        return self._draws[size]
 
     def add_samples(self, samples: list[list[Any]]) -> None:
         """Groups handed back (slime's aborted partial rollouts): served again first."""
