@@ -1,6 +1,6 @@
 """Does PACED weighting help? Every arm trained on the built-in task against one real service.
 
-    python experiments/compare.py            # full: 7 arms x 3 seeds (make experiment)
+    python experiments/compare.py            # full: 7 arms x 4 seeds (make experiment)
     python experiments/compare.py --quick    # tiny task, 2 seeds, a few steps (CI smoke run)
 
 1. Prepare the task (cached in --task-dir): teacher, warmed-up student, pool, eval splits.
@@ -8,9 +8,16 @@
 3. Train every arm x seed (its own run name) in worker processes, `--parallel` at a time with
    torch threads = cores / parallel each; every arm gets the same steps and batch size.
 4. Write each run's record to OUT/raw/<arm>-s<seed>.json, then the table (OUT/table.md),
-   the aggregate (OUT/summary.json) and plots (OUT/accuracy_vs_step.png, OUT/zones_vs_step.png).
+   the pre-registered criteria (OUT/criteria.md), the aggregate (OUT/summary.json) and plots
+   (OUT/accuracy_vs_step.png, OUT/zones_vs_step.png).
 
-Nothing is tuned per arm; see experiments/arms.py for the shared configuration.
+Nothing is tuned per arm; see experiments/arms.py for the shared configuration. What this
+comparison can show: the pool is levels 3 and 4, and every level-4 problem starts at p = 0,
+so every weighted arm and the hard filter leave level 4 out while uniform and AKL train on
+it. Uniform's collapse on levels 1-2 is the 4-digit format overwriting the 2-digit one
+(experiments/subpools.py), not noise from p = 0 problems; differences between the arms
+here mix "how problems are weighted" with "whether level 4 is trained". The one-format
+pool (experiments/one_format.py) separates the two.
 """
 
 from __future__ import annotations
