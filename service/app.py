@@ -11,8 +11,9 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import dashboard, datasets, errors, history, overview, runs, system
+from service.api.batch_fast_path import BatchFastPath, batch_route
 from service.api.body_limit import BodyLimitMiddleware
-from service.api.limits import document_limits
+from service.api.document import complete_document
 from service.api.responses import operation_id
 from service.context import AppContext
 from service.db import make_engine, make_session_factory
@@ -82,11 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_limits(build_openapi(), settings)  # build_openapi caches what it returns
+            complete_document(build_openapi(), settings)  # build_openapi caches its result
         assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if settings.batch_fast_path:  # innermost: inside the body limit and the metrics
+        app.add_middleware(BatchFastPath, ctx=ctx, route=batch_route(runs.router))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, activity=ctx.activity)
     return app

@@ -40,6 +40,11 @@ Count = Annotated[int, mapped_column(BigInteger)]
 Real = Annotated[float, mapped_column(Double)]
 Packed = Annotated[bytes, mapped_column(LargeBinary)]  # a little-endian array
 RunId = Annotated[int, mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))]
+# Dataset and run names (service/api/schemas.NAME_PATTERN: up to 128 characters). SQLite keeps
+# the VARCHAR(64) its tables were created with: it does not enforce a declared length (128
+# characters fit), and changing one means rebuilding the table, which with foreign keys on
+# would cascade-delete every run's data (migration 0010).
+NameColumn = String(128).with_variant(String(64), "sqlite")
 
 
 def utcnow() -> datetime:
@@ -71,7 +76,7 @@ class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(NameColumn, unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Bumped whenever existing problems are overwritten, so every replica's prompt cache
@@ -99,7 +104,7 @@ class Run(Base):
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(NameColumn, unique=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     kernel_alpha: Mapped[float] = mapped_column(Double)
     kernel_beta: Mapped[float] = mapped_column(Double)
@@ -108,6 +113,8 @@ class Run(Base):
     prior_beta: Mapped[float] = mapped_column(Double)
     half_life_steps: Mapped[float | None] = mapped_column(Double)
     # "all" or "latest": which estimation rounds the counts cover (curriculum.estimators).
+    # Every insert writes it (the API's default is "latest": api/schemas.default_window); the
+    # server default is what runs from before migration 0009 got.
     estimator_window: Mapped[Window] = mapped_column(
         String(16), default="all", server_default="all"
     )

@@ -40,6 +40,7 @@ def _worker(host: str, port: int, overrides: dict[str, Any], graceful_timeout: f
     config = uvicorn.Config(
         app,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         # uvicorn annotates int, but hands the value to asyncio.wait_for: seconds, any float.
         timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]
     )

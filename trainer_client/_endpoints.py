@@ -11,11 +11,13 @@ from typing import Any
 
 import httpx
 
-from . import models
+from . import _call, models
 from ._batch_format import BATCH_COLUMNS, parse_batch
 from ._call import Call as Call  # the twins and _base reach Call through this module
 from ._call import _chunks, _items, _seg, _without_none
 from ._call import parse_response as parse_response
+from ._call import sum_accepted as sum_accepted  # the twins add up chunked answers
+from ._call import sum_upserts as sum_upserts
 from ._outcome_rules import _checked_outcomes
 from ._retry import RetryMode
 from .limits import DEFAULT_LIMITS, Limits
@@ -42,10 +44,19 @@ def api_list_datasets() -> Call[list[models.Dataset]]:
     return Call("GET", "/v1/datasets", _items(models.Dataset))
 
 
-def api_create_dataset(name: str, description: str | None) -> Call[models.Dataset]:
+def api_create_dataset(
+    name: str, description: str | None, exist_ok: bool = False
+) -> Call[models.Dataset]:
     body = _without_none({"name": name, "description": description})
+    read = _call.created_or_found(models.Dataset.model_validate, "dataset", name, exist_ok)
+    retry = _call.create_retry(exist_ok)
     return Call(
-        "POST", "/v1/datasets", models.Dataset.model_validate, json=body, retry=RetryMode.UNSAFE
+        "POST",
+        "/v1/datasets",
+        models.Dataset.model_validate,
+        json=body,
+        retry=retry,
+        parse_bytes=read,
     )
 
 
@@ -56,8 +67,9 @@ def api_get_dataset(name: str) -> Call[models.Dataset]:
 def api_upsert_problems(
     dataset: str, problems: Iterable[models.Problem | Mapping[str, Any]], chunk_size: int
 ) -> list[Call[models.UpsertResult]]:
-    """One call per chunk; every item is validated before anything is sent."""
+    """One call per chunk; every item is validated (ids unique) before anything is sent."""
     checked = [models.Problem.model_validate(p) for p in problems]
+    _call.repeated_ids(p.id for p in checked)
     path = f"/v1/datasets/{_seg(dataset)}/problems"
     return [
         Call(
@@ -69,13 +81,6 @@ def api_upsert_problems(
         )
         for chunk in _chunks(checked, chunk_size)
     ]
-
-
-def sum_upserts(results: Iterable[models.UpsertResult]) -> models.UpsertResult:
-    results = list(results)
-    return models.UpsertResult(
-        inserted=sum(r.inserted for r in results), updated=sum(r.updated for r in results)
-    )
 
 
 def api_get_problem(dataset: str, problem_id: str) -> Call[models.Problem]:
@@ -92,14 +97,21 @@ def api_create_run(
     dataset: str,
     kernel: models.Kernel | Mapping[str, Any] | None,
     estimator: models.Estimator | Mapping[str, Any] | None,
+    exist_ok: bool = False,
 ) -> Call[models.Run]:
     body: dict[str, Any] = {"name": name, "dataset": dataset}
     # Validated here so a bad alpha fails before a request; omitted means server defaults.
     if kernel is not None:
         body["kernel"] = models.Kernel.model_validate(kernel).model_dump(mode="json")
     if estimator is not None:
-        body["estimator"] = models.Estimator.model_validate(estimator).model_dump(mode="json")
-    return Call("POST", "/v1/runs", models.Run.model_validate, json=body, retry=RetryMode.UNSAFE)
+        body["estimator"] = _without_none(
+            models.Estimator.model_validate(estimator).model_dump(mode="json")
+        )
+    read = _call.created_or_found(models.Run.model_validate, "run", name, exist_ok)
+    retry = _call.create_retry(exist_ok)
+    return Call(
+        "POST", "/v1/runs", models.Run.model_validate, json=body, retry=retry, parse_bytes=read
+    )
 
 
 def api_get_run(name: str) -> Call[models.Run]:
@@ -142,10 +154,6 @@ def api_post_outcomes(
             )
         )
     return calls
-
-
-def sum_accepted(results: Iterable[models.OutcomesAccepted]) -> models.OutcomesAccepted:
-    return models.OutcomesAccepted(accepted=sum(r.accepted for r in results))
 
 
 def api_get_problem_stats(run: str, problem_id: str) -> Call[models.ProblemStats]:

@@ -80,8 +80,12 @@ class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
     async def list_datasets(self) -> list[models.Dataset]:
         return await self._request(core.api_list_datasets())
 
-    async def create_dataset(self, name: str, description: str | None = None) -> models.Dataset:
-        return await self._request(core.api_create_dataset(name, description))
+    async def create_dataset(
+        self, name: str, description: str | None = None, *, exist_ok: bool = False
+    ) -> models.Dataset:
+        """Create a dataset. exist_ok: get the dataset of this name if it has this
+        description (a re-run setup script); otherwise an existing one is a Conflict."""
+        return await self._request(core.api_create_dataset(name, description, exist_ok))
 
     async def get_dataset(self, name: str) -> models.Dataset:
         return await self._request(core.api_get_dataset(name))
@@ -107,8 +111,13 @@ class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
         dataset: str,
         kernel: models.Kernel | Mapping[str, Any] | None = None,
         estimator: models.Estimator | Mapping[str, Any] | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> models.Run:
-        return await self._request(core.api_create_run(name, dataset, kernel, estimator))
+        """Create a run. exist_ok: get the run of this name if its dataset, kernel and
+        estimator are these (without its token, shown once at creation); one with other
+        settings is a Conflict naming them either way."""
+        return await self._request(core.api_create_run(name, dataset, kernel, estimator, exist_ok))
 
     async def get_run(self, name: str) -> models.Run:
         return await self._request(core.api_get_run(name))

@@ -81,8 +81,12 @@ class PacedClient(BaseClient[httpx.Client]):
     def list_datasets(self) -> list[models.Dataset]:
         return self._request(core.api_list_datasets())
 
-    def create_dataset(self, name: str, description: str | None = None) -> models.Dataset:
-        return self._request(core.api_create_dataset(name, description))
+    def create_dataset(
+        self, name: str, description: str | None = None, *, exist_ok: bool = False
+    ) -> models.Dataset:
+        """Create a dataset. exist_ok: get the dataset of this name if it has this
+        description (a re-run setup script); otherwise an existing one is a Conflict."""
+        return self._request(core.api_create_dataset(name, description, exist_ok))
 
     def get_dataset(self, name: str) -> models.Dataset:
         return self._request(core.api_get_dataset(name))
@@ -108,8 +112,13 @@ class PacedClient(BaseClient[httpx.Client]):
         dataset: str,
         kernel: models.Kernel | Mapping[str, Any] | None = None,
         estimator: models.Estimator | Mapping[str, Any] | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> models.Run:
-        return self._request(core.api_create_run(name, dataset, kernel, estimator))
+        """Create a run. exist_ok: get the run of this name if its dataset, kernel and
+        estimator are these (without its token, shown once at creation); one with other
+        settings is a Conflict naming them either way."""
+        return self._request(core.api_create_run(name, dataset, kernel, estimator, exist_ok))
 
     def get_run(self, name: str) -> models.Run:
         return self._request(core.api_get_run(name))

@@ -81,8 +81,9 @@ class Estimator(_Model):
     prior_alpha: float = Field(1.0, gt=0)
     prior_beta: float = Field(1.0, gt=0)
     half_life_steps: float | None = Field(None, gt=0)
-    # "latest": only each problem's newest estimation round counts (tracks the student).
-    window: Literal["all", "latest"] = "all"
+    # "latest": only each problem's newest estimation round counts (tracks the student);
+    # None: the service's default ("latest", or "all" when half_life_steps is set).
+    window: Literal["all", "latest"] | None = None
 
 
 class Run(_Model):

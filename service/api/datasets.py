@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from service.api import schemas
 from service.api.deps import get_ctx
 from service.api.limits import check_items
-from service.api.responses import AUTH, BODY, DATABASE, errors
+from service.api.responses import AUTH, BODY, DATABASE, errors, found
 from service.api.security import require_admin
 from service.context import AppContext
 from service.domain import datasets, views
@@ -28,12 +28,17 @@ def list_datasets(ctx: AppContext = Depends(get_ctx)) -> views.DatasetList:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(*BODY, 409),
+    responses={**errors(*BODY, 409), **found(views.DatasetOut, "dataset")},
 )
 def create_dataset(
-    body: schemas.DatasetCreate, ctx: AppContext = Depends(get_ctx)
+    body: schemas.DatasetCreate, response: Response, ctx: AppContext = Depends(get_ctx)
 ) -> views.DatasetOut:
-    return ctx.use(datasets.create, body.name, body.description)
+    """Get or create: 201 with the new dataset; 200 with the existing one when a dataset of
+    this name has this description; 409 naming the description when it has another."""
+    obtained = ctx.use(datasets.create, body.name, body.description)
+    if not obtained.created:
+        response.status_code = status.HTTP_200_OK
+    return obtained.view
 
 
 @router.get("/{dataset}", responses=errors(404))

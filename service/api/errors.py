@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -20,6 +21,7 @@ from starlette.types import Scope
 from service.errors import DomainError, IdempotentReplay
 
 log = logging.getLogger("paced")
+JSON_MEDIA_TYPE = "application/json"
 RETRY_AFTER_S = "1"
 NUL_IN_TEXT = {
     "loc": ["request"],
@@ -37,6 +39,36 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+def is_json(content_type: str) -> bool:
+    """application/json or application/*+json, parameters (charset) aside: what FastAPI
+    parses as JSON."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == JSON_MEDIA_TYPE or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def unsupported_body(request: Request, errors: Sequence[Any]) -> str | None:
+    """The 415's message when a body failed validation because it is not JSON: bytes that do
+    not parse (with or without a Content-Type), or a body sent under another Content-Type
+    (curl -d sends application/x-www-form-urlencoded; FastAPI then validates the raw text and
+    would answer a 422 about dictionaries). None: an ordinary 422."""
+    decode = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if decode is not None:
+        where = decode.get("loc", ())[-1] if decode.get("loc") else "?"
+        reason = (decode.get("ctx") or {}).get("error", "not JSON")
+        return (
+            f"the body is not JSON ({reason} at character {where}): send a JSON body with "
+            f"Content-Type: {JSON_MEDIA_TYPE}"
+        )
+    content_type = request.headers.get("content-type")
+    has_body = request.headers.get("content-length") != "0"
+    about_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+    if content_type and not is_json(content_type) and has_body and about_body:
+        return f"Content-Type {content_type!r} is not JSON: send the body as {JSON_MEDIA_TYPE}"
+    return None
 
 
 def allowed_methods(routers: list[APIRouter], scope: Scope) -> set[str]:
@@ -61,7 +93,10 @@ def install(app: FastAPI, routers: list[APIRouter]) -> None:
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        not_json = unsupported_body(request, exc.errors())
+        if not_json is not None:
+            return JSONResponse({"detail": not_json}, status_code=415)
         errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}))
         return JSONResponse({"detail": errors}, status_code=422)
 

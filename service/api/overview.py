@@ -17,10 +17,7 @@ from service.api.security import require_admin, require_run_access
 from service.context import AppContext
 from service.domain import overview, reports
 
-# A run-name glob: the name alphabet plus `*` (any run of characters), e.g. `paced-s*`.
-NAME_GLOB = r"^[a-z0-9._*-]{1,64}$"
-
-
+MOST = overview.MAX_COMPARED_RUNS
 router = APIRouter(prefix="/v1", tags=["overview"], responses=errors(*AUTH, *DATABASE))
 
 
@@ -29,9 +26,9 @@ router = APIRouter(prefix="/v1", tags=["overview"], responses=errors(*AUTH, *DAT
     dependencies=[Depends(require_admin)],
 )
 def runs_summary(
-    dataset: Annotated[str | None, Query(pattern=schemas.NAME_PATTERN)] = None,
+    dataset: Annotated[schemas.Name | None, Query()] = None,
     name: Annotated[
-        str | None, Query(pattern=NAME_GLOB, description="run-name glob, e.g. paced-s*")
+        str | None, Query(pattern=schemas.NAME_GLOB, description="run-name glob, e.g. paced-s*")
     ] = None,
     ctx: AppContext = Depends(get_ctx),
 ) -> reports.RunsSummary:
@@ -47,11 +44,23 @@ def runs_summary(
 )
 def compare(
     runs_: Annotated[
-        str, Query(alias="runs", max_length=1000, description="2 to 8 run names, comma-separated")
+        str,
+        Query(
+            alias="runs",
+            max_length=4000,
+            pattern=schemas.name_list_pattern(2, MOST),
+            description="2 to 8 run names, comma-separated, each named once",
+        ),
+        schemas.states_the_rule(schemas.name_list_rule(2, MOST)),
     ],
     pair: Annotated[
         str | None,
-        Query(max_length=200, description="two of the runs for the differences table"),
+        Query(
+            max_length=1000,
+            pattern=schemas.name_list_pattern(2, 2),
+            description="two of the runs for the differences table",
+        ),
+        schemas.states_the_rule(schemas.name_list_rule(2, 2)),
     ] = None,
     bins: Annotated[int, Query(ge=1, le=200)] = 20,
     top: Annotated[int, Query(ge=0, le=100)] = 20,

@@ -14,22 +14,77 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from service.curriculum.estimators import EstimatorConfig, EstimatorKind, Window
 from service.curriculum.kernels import KernelConfig
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+# Dataset and run names: what people type (`Qwen2.5-7B-distill`), case-sensitive, and safe as a
+# URL path segment. The one definition: the request bodies, the query and path parameters
+# that take a name, the run-name glob and the 422's message all use these.
+NAME_MAX = 128
+NAME_CHARS = "A-Za-z0-9._-"
+NAME_BODY = f"[A-Za-z0-9][{NAME_CHARS}]{{0,{NAME_MAX - 1}}}"  # a name, without anchors
+NAME_PATTERN = f"^{NAME_BODY}$"
+NAME_RULE = (
+    f"a name is 1 to {NAME_MAX} characters: letters, digits, '.', '_' or '-', starting with a "
+    f"letter or digit (case-sensitive; pattern {NAME_PATTERN})"
+)
+
+# A run-name glob: the name alphabet plus `*` (any run of characters), e.g. `paced-s*`.
+NAME_GLOB = f"^[*{NAME_CHARS}]{{1,{NAME_MAX}}}$"
+
+
+def name_list_pattern(at_least: int, at_most: int) -> str:
+    """`at_least` to `at_most` names, comma-separated, as the server reads such a list
+    (domain/overview.parse_run_list: spaces around a name and empty parts are skipped)."""
+    more = f"{{{at_least - 1},{at_most - 1}}}"
+    return rf"^[\s,]*{NAME_BODY}(\s*,[\s,]*{NAME_BODY}){more}[\s,]*$"
+
+
+def states_the_rule(rule: str) -> WrapValidator:
+    """A string that breaks its pattern or length gets `rule` as its message (pydantic's own
+    message quotes the bare regex); the error's type stays pydantic's."""
+
+    def wrapped(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            if error["type"] in ("string_pattern_mismatch", "string_too_long", "string_too_short"):
+                raise PydanticCustomError(error["type"], rule) from None
+            raise
+
+    return WrapValidator(wrapped)
+
+
+Name = Annotated[
+    str,
+    Field(pattern=NAME_PATTERN, min_length=1, max_length=NAME_MAX),
+    states_the_rule(NAME_RULE),
+]
+
+
+def name_list_rule(at_least: int, at_most: int) -> str:
+    """A comma-separated run-name list's rule, worded as domain/overview.parse_run_list words
+    a wrong count."""
+    return f"name {at_least} to {at_most} runs, comma-separated; {NAME_RULE}"
+
+
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # Page sizes (weights, rollout queue). Items per request and batch sizes are settings
 # (PACED_MAX_ITEMS_PER_REQUEST, PACED_MAX_BATCH_SIZE): enforced by service/api/limits.py and
 # written into the OpenAPI document there, so raising them works.
 MAX_PAGE = 10_000
 INT63 = 2**63 - 1
+LATEST_WITH_HALF_LIFE = "window 'latest' keeps one round only; leave half_life_steps null"
 
 
 def _integral(value: Any) -> Any:
@@ -75,31 +130,49 @@ class Kernel(Request):
         return KernelConfig(self.alpha, self.beta)
 
 
+def default_window(half_life_steps: float | None) -> Window:
+    """The window of an estimator that names none: 'latest' (pass rates of the current
+    student, docs/architecture.md "Pass rates that track the student"), or 'all' with a
+    half-life, the only window a half-life applies to. (Until 0.2.0 it was 'all' whatever
+    the half-life: CHANGELOG.md.)"""
+    return "all" if half_life_steps is not None else "latest"
+
+
 class EstimatorSpec(Request):
+    # JSON Schema states the one rule across these fields: window 'latest' takes no half-life.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"window": {"const": "latest"}}, "required": ["window"]},
+            "then": {"properties": {"half_life_steps": {"type": "null"}}},
+        }
+    )
+
     kind: EstimatorKind = "empirical"
     prior_alpha: PositiveFinite = 1.0
     prior_beta: PositiveFinite = 1.0
     half_life_steps: PositiveFinite | None = None
-    window: Window = Field(
-        "all",
+    window: Window | None = Field(
+        None,
         description=(
-            "Which estimation rounds a problem's pass rate covers: 'all' (every outcome, "
-            "optionally decayed by half_life_steps) or 'latest' (only the outcomes at the "
-            "problem's newest step: a fresh K-rollout re-estimate replaces the old one)."
+            "Which estimation rounds a problem's pass rate covers: 'latest' (only the outcomes "
+            "at the problem's newest step: a fresh K-rollout re-estimate replaces the old one) "
+            "or 'all' (every outcome, optionally decayed by half_life_steps). Left out or null: "
+            "'latest', or 'all' when half_life_steps is set. 'latest' with a half-life is a 422."
         ),
     )
 
     @field_validator("window")
     @classmethod
-    def _latest_has_no_half_life(cls, window: str, info: ValidationInfo) -> str:
+    def _latest_has_no_half_life(cls, window: str | None, info: ValidationInfo) -> str | None:
         if window == "latest" and info.data.get("half_life_steps") is not None:
-            raise ValueError("window 'latest' keeps one round only; leave half_life_steps null")
+            raise ValueError(LATEST_WITH_HALF_LIFE)
         return window
 
     def config(self) -> EstimatorConfig:
         """The core's settings object, carried as is to the sampler (Run.estimator)."""
+        window = self.window or default_window(self.half_life_steps)
         return EstimatorConfig(
-            self.kind, self.prior_alpha, self.prior_beta, self.half_life_steps, self.window
+            self.kind, self.prior_alpha, self.prior_beta, self.half_life_steps, window
         )
 
 
@@ -108,6 +181,13 @@ class RunCreate(Request):
     dataset: Name
     kernel: Kernel = Field(default_factory=Kernel)
     estimator: EstimatorSpec = Field(default_factory=EstimatorSpec)
+
+
+STEP_DESCRIPTION = (
+    "The training step the rollouts describe the student at. Left out or null: the run's "
+    "current step, the largest step its outcomes have carried (0 before any); the one "
+    "definition is docs/architecture.md, 'An outcome without a step'."
+)
 
 
 class OutcomeIn(TypedDict):
@@ -119,7 +199,12 @@ class OutcomeIn(TypedDict):
     problem_id: Annotated[str, Field(min_length=1, max_length=256)]
     attempts: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL]
     successes: Annotated[int, Field(ge=0, le=1_000_000), INTEGRAL]
-    step: NotRequired[Annotated[int, Field(ge=0, le=INT63), INTEGRAL] | None]
+    step: NotRequired[
+        Annotated[
+            Annotated[int, Field(ge=0, le=INT63), INTEGRAL] | None,
+            Field(description=STEP_DESCRIPTION),
+        ]
+    ]
 
 
 def successes_within_attempts(outcomes: list[OutcomeIn]) -> list[dict[str, Any]]:
@@ -141,15 +226,29 @@ class OutcomesPost(Request):
     outcomes: Annotated[list[OutcomeIn], Field(min_length=1)]
 
 
+# A weights page's cursor is the last problem's internal id (service/domain/curriculum.py):
+# any digit string is a position, so the schema's pattern is the whole rule.
+CURSOR_PATTERN = r"^[0-9]{0,18}$"
+
+
 class WeightsQuery(Request):
     problem_ids: list[str] | None = None
-    cursor: str | None = None
+    cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | None = Field(
+        default=None,
+        description="The previous page's next_cursor, unchanged; null or empty: the first page.",
+    )
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE), INTEGRAL] = 1000
 
 
 MAX_LEASE_S = 7 * 86_400.0
 Claimer = Annotated[str, Field(min_length=1, max_length=200)]
 LeaseSeconds = Annotated[float, Field(gt=0, le=MAX_LEASE_S, allow_inf_nan=False)]
+
+
+# rollout-queue's lease_s and claimer are two query parameters: JSON Schema cannot tie them.
+LEASE_NEEDS_CLAIMER = [
+    {"type": "value_error", "loc": ("query", "lease_s"), "msg": "lease_s needs a claimer"}
+]
 
 
 class Lease(Request):

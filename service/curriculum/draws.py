@@ -36,6 +36,7 @@ class Draw:
     pass_rates: np.ndarray  # NaN for unseen
     available: int  # problems eligible for the mode, excluded ones not counted
     sources: np.ndarray | None  # int8 codes into SOURCES; None when no fill was asked
+    slots: np.ndarray | None = None  # the index's slots of the problems, when known
 
 
 def _eligible(index: SamplingIndex, ids: np.ndarray, mode: str) -> np.ndarray:
@@ -73,6 +74,7 @@ def draw(
             result.pass_rates,
             result.available,
             None,
+            result.slots,
         )
     keep = ~np.isin(result.problem_ids, excluded)
     picked = np.flatnonzero(keep)[:size]

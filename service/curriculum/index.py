@@ -41,6 +41,9 @@ class SampleResult:
     loss_weights: np.ndarray  # multiply each problem's loss by this
     pass_rates: np.ndarray  # k/n, NaN for unseen
     available: int  # how many problems were eligible for this mode
+    # Where the problems sit in the index (slot order = ascending problem id): lets the
+    # caller address per-problem data kept in the same order (the prompt cache's texts).
+    slots: np.ndarray | None = None
 
 
 def _last_wins(slots: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -293,6 +296,7 @@ class SamplingIndex:
             loss_weights=loss,
             pass_rates=self.estimator.pass_rates(att, succ),
             available=int(available),
+            slots=slots,
         )
 
     def _draw_proportional(self, take: int, rng: np.random.Generator) -> np.ndarray:

@@ -54,6 +54,15 @@ def zone_counts(counts: np.ndarray) -> ZoneCounts:
     return cast(ZoneCounts, {name: int(c) for name, c in zip(ZONE_NAMES, counts, strict=True)})
 
 
+# Bin edges are i/bins computed in floats (0.30000000000000004): rounded to what a person reads.
+# 10 decimals keep the edges of any bin count the API takes (<= 1000) distinct.
+EDGE_DECIMALS = 10
+
+
+def readable_edges(edges: np.ndarray) -> list[float]:
+    return [round(float(edge), EDGE_DECIMALS) for edge in edges]
+
+
 def difficulty_report(
     attempts: np.ndarray,
     successes: np.ndarray,
@@ -77,7 +86,7 @@ def difficulty_report(
     return {
         "problems": int(len(attempts)),
         "zones": zone_counts(per_zone),
-        "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
+        "histogram": {"edges": readable_edges(edges), "counts": counts.tolist()},
         "mean_weight": total / n_eligible if n_eligible > 0 else 0.0,
         "effective_problems": effective,
     }

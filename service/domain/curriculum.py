@@ -57,7 +57,7 @@ def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[WeightItem]:
 def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut:
     problem = dataset_store.get_problem(uow.session, run.dataset_id, problem_id)
     if problem is None:
-        raise NotFound(f"problem {problem_id!r} not found in run {run.name!r}'s dataset")
+        raise NotFound(f"problem {problem_id!r} not found in the dataset of run {run.name!r}")
     stats = stats_store.stats_for_problem(uow.session, run.id, problem.id)
     row = (
         (problem_id, stats.total_attempts, stats.total_successes, stats.attempts, stats.successes)
@@ -85,7 +85,7 @@ def weights(
         mapping = dataset_store.ids_for_external(session, run.dataset_id, problem_ids)
         unknown = sorted(set(problem_ids) - mapping.keys())
         if unknown:
-            raise InvalidItems("problem_ids", "unknown problem id(s)", items=unknown[:1000])
+            raise unknown_problem_ids(unknown)
         stats = stats_store.stats_for_problems(session, run.id, list(mapping.values()))
         rows = []
         for ext in problem_ids:
@@ -98,6 +98,11 @@ def weights(
     rows = [(r[1], r[2], r[3], r[4], r[5]) for r in page]
     next_cursor = str(page[-1][0]) if len(page) == limit else None
     return WeightsPage(items=_stat_items(run, rows), next_cursor=next_cursor)
+
+
+def unknown_problem_ids(unknown: list[str]) -> InvalidItems:
+    """A weights query naming problems the run's dataset does not have (the first 1,000)."""
+    return InvalidItems("problem_ids", "unknown problem id(s)", items=unknown[:1000])
 
 
 def _decode_cursor(cursor: str | None) -> int:

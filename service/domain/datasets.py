@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from service.db import UnitOfWork
-from service.domain.views import DatasetOut, ProblemOut, ProblemsUpserted
-from service.errors import Conflict, NotFound
+from service.domain.views import DatasetOut, Obtained, ProblemOut, ProblemsUpserted
+from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Dataset, Problem
 from service.store import datasets as store
 
@@ -23,14 +22,28 @@ def dataset_view(dataset: Dataset, problem_count: int) -> DatasetOut:
     )
 
 
-def create(uow: UnitOfWork, name: str, description: str | None) -> DatasetOut:
-    if store.get_by_name(uow.session, name) is not None:
-        raise Conflict(f"dataset {name!r} already exists")
-    try:
-        dataset = store.create(uow.session, name, description)
-    except IntegrityError as exc:  # lost a race; the request scope rolls back
-        raise Conflict(f"dataset {name!r} already exists") from exc
-    return dataset_view(dataset, 0)
+def create(uow: UnitOfWork, name: str, description: str | None) -> Obtained[DatasetOut]:
+    """Get or create: the new dataset, or the existing one when it has this description;
+    Conflict naming the description otherwise."""
+    dataset = store.create_if_absent(uow.session, name, description)
+    if dataset is not None:
+        return Obtained(dataset_view(dataset, 0), created=True)
+    existing = require(uow, name)
+    if existing.description != description:
+        raise Conflict(
+            f"dataset {name!r} exists with description {shown(existing.description)}, "
+            f"not {shown(description)}"
+        )
+    count = store.problem_count(uow.session, existing.id)
+    return Obtained(dataset_view(existing, count), created=False)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A setting as a 409 quotes it: null, a number, or a quoted (and shortened) string."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
 
 
 def require(uow: UnitOfWork, name: str) -> Dataset:
@@ -52,18 +65,32 @@ def list_all(uow: UnitOfWork) -> list[DatasetOut]:
 def upsert_problems(
     uow: UnitOfWork, name: str, problems: list[dict[str, Any]], on_new: Callable[..., None]
 ) -> ProblemsUpserted:
-    """Upsert by id; the last occurrence of a repeated id wins. ``on_new(dataset_id,
-    changed=...)`` runs after commit so indexes pick the new problems up and, when existing
-    problems were overwritten, cached prompts are dropped."""
+    """Upsert by id (an id given twice in one upload is a 422 listing the ids: which copy
+    was meant cannot be told). ``on_new(dataset_id, changed=...)`` runs after commit so
+    indexes pick the new problems up and, when existing problems were overwritten, cached
+    prompts are dropped."""
     dataset = require(uow, name)
+    check_unique_ids(problems)
     store.lock_for_append(uow.session, dataset.id)
-    by_id = {p["id"]: p for p in problems}
-    existing = store.ids_for_external(uow.session, dataset.id, list(by_id))
-    store.upsert_problems(uow.session, dataset.id, list(by_id.values()))
+    ids = [p["id"] for p in problems]
+    existing = store.ids_for_external(uow.session, dataset.id, ids)
+    store.upsert_problems(uow.session, dataset.id, problems)
     if existing:
         store.bump_content_version(uow.session, dataset.id)
     uow.after_commit(lambda: on_new(dataset.id, changed=bool(existing)))
-    return ProblemsUpserted(inserted=len(by_id) - len(existing), updated=len(existing))
+    return ProblemsUpserted(inserted=len(ids) - len(existing), updated=len(existing))
+
+
+def check_unique_ids(problems: list[dict[str, Any]]) -> None:
+    counts = Counter(p["id"] for p in problems)
+    repeated = sorted(pid for pid, n in counts.items() if n > 1)
+    if repeated:
+        raise InvalidItems(
+            "problems",
+            f"{len(repeated)} problem id(s) given more than once in one upload; nothing was "
+            "applied",
+            items=repeated[:1000],
+        )
 
 
 def get_problem(uow: UnitOfWork, name: str, problem_id: str) -> ProblemOut:

@@ -55,6 +55,15 @@ def aggregate(
     }
 
 
+def unknown_problem_ids(unknown: list[str]) -> InvalidItems:
+    """Outcomes of problems the run's dataset does not have: none applied (the first 1,000)."""
+    return InvalidItems(
+        "outcomes",
+        f"{len(unknown)} unknown problem id(s) for this run's dataset; nothing was applied",
+        items=unknown[:1000],
+    )
+
+
 def _check_replay(uow: UnitOfWork, run: Run, key: str | None, digest: str) -> None:
     if key is None:
         return
@@ -83,11 +92,7 @@ def ingest(
     mapping = dataset_store.ids_for_external(session, run.dataset_id, sorted(set(external)))
     unknown = sorted(set(external) - mapping.keys())
     if unknown:
-        raise InvalidItems(
-            "outcomes",
-            f"{len(unknown)} unknown problem id(s) for this run's dataset; nothing was applied",
-            items=unknown[:1000],
-        )
+        raise unknown_problem_ids(unknown)
 
     given_steps = [o["step"] for o in outcomes if o.get("step") is not None]
     version = run_store.bump_version(session, run.id, max(given_steps) if given_steps else None)

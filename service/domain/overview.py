@@ -72,6 +72,20 @@ def parse_run_list(field: str, value: str, *, at_least: int, at_most: int) -> li
     return names
 
 
+def check_one_dataset(runs: list[tuple[str, str]]) -> None:
+    """(run name, dataset name) of the compared runs: 422 on `runs` unless one dataset."""
+    if len({dataset for _, dataset in runs}) > 1:
+        where = ", ".join(f"{name}: {dataset}" for name, dataset in runs)
+        raise InvalidQuery(
+            "runs", f"runs are on different datasets ({where}); compare runs of one dataset"
+        )
+
+
+def check_pair_among(pair: list[str], names: list[str]) -> None:
+    if any(name not in names for name in pair):
+        raise InvalidQuery("pair", "both runs of the pair must be among the compared runs")
+
+
 def _require_runs(uow: UnitOfWork, names: list[str]) -> list[tuple[Run, str]]:
     found = {run.name: (run, ds) for run, ds in store.runs_by_names(uow.session, names)}
     missing = [name for name in names if name not in found]
@@ -134,15 +148,9 @@ def compare(
 ) -> Comparison:
     """Several runs of one dataset side by side, and the problems two of them disagree on."""
     runs = _require_runs(uow, names)
-    datasets = {ds for _, ds in runs}
-    if len(datasets) > 1:
-        where = ", ".join(f"{run.name}: {ds}" for run, ds in runs)
-        raise InvalidQuery(
-            "runs", f"runs are on different datasets ({where}); compare runs of one dataset"
-        )
+    check_one_dataset([(run.name, ds) for run, ds in runs])
     pair = pair or names[:2]
-    if any(name not in names for name in pair):
-        raise InvalidQuery("pair", "both runs of the pair must be among the compared runs")
+    check_pair_among(pair, names)
     histories: dict[int, list[HistoryPoint]] = {run.id: [] for run, _ in runs}
     for row in store.history_of_runs(uow.session, list(histories)):
         histories[row.run_id].append(history_point(row))

@@ -17,13 +17,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from service.curriculum import draws
 from service.db import UnitOfWork
 from service.domain import claims, runs
 from service.domain.activity import RequestActivity
-from service.domain.curriculum import batch_columns, batch_items, columns_of, draw_or_conflict
+from service.domain.batch_body import columns_body, rows_body
+from service.domain.curriculum import columns_of, draw_or_conflict
 from service.domain.index_registry import IndexRegistry, RunIndex
-from service.domain.prompt_cache import Lookup, PromptCache
+from service.domain.prompt_cache import Located, PromptCache
 from service.domain.runs import RunRef
 
 log = logging.getLogger("paced")
@@ -34,24 +37,17 @@ Transaction = Callable[[], AbstractContextManager[UnitOfWork]]
 PREFILL_IDLE_GAP_S = 0.05
 
 
-@dataclass
-class PendingBatch:
-    """A drawn batch whose missing problem texts may still have to be read."""
+@dataclass(frozen=True)
+class BatchBody:
+    """A batch response, encoded: the bytes and how many items they carry."""
 
-    dataset_id: int
-    result: draws.Draw
-    ids: list[int]
-    cached: Lookup
+    content: bytes
+    items: int
 
-    @property
-    def needs_database(self) -> bool:
-        """Texts to read, or the dataset's version to check, before the batch is complete."""
-        return not self.cached.complete
 
-    def body(self, columns: bool = False) -> dict[str, Any]:
-        texts = self.cached.found
-        build = batch_columns if columns else batch_items
-        return build(self.result, [texts[pid] for pid in self.ids])
+def encode(located: Located, result: draws.Draw, columns: bool) -> BatchBody:
+    build = columns_body if columns else rows_body
+    return BatchBody(build(located.buffer, located.rows, result), len(result.problem_ids))
 
 
 class Sampler:
@@ -74,7 +70,8 @@ class Sampler:
         self._prefill = prefill
         self._activity = activity or RequestActivity()
         self._closed = threading.Event()
-        self._prefilled: set[int] = set()
+        # dataset id -> the prompt-cache generation a prefill was started for
+        self._prefilled: dict[int, int | None] = {}
         self._prefill_guard = threading.Lock()
 
     async def batch(
@@ -85,77 +82,87 @@ class Sampler:
         lease: claims.LeaseSpec | None = None,
         *,
         columns: bool = False,
-    ) -> dict[str, Any]:
-        """The response body of a batch request: the schema's exact shape, or with `columns`
-        the columnar format (curriculum.batch_columns)."""
+    ) -> BatchBody:
+        """The response body of a batch request, encoded: the schema's exact shape, or with
+        `columns` the columnar format (curriculum.batch_columns)."""
         if draw_key is not None or lease is not None or spec.skip_leased:
             body = await self._offload(self._claimed, run, spec, draw_key, lease)
-            return columns_of(body) if columns else body  # type: ignore[no-any-return]
+            content = orjson.dumps(columns_of(body) if columns else body)
+            return BatchBody(content, len(body["items"]))
         ref = self._run_refs.get(run)
         entry = None if ref is None else self._registry.fresh(ref.id)
         if ref is None or entry is None:
-            pending = await self._offload(self._with_database, run, spec)
-        else:
-            pending = self._pending(entry, ref, spec)
-            if pending.needs_database:
-                await self._offload(self._read_texts, pending)
-        return pending.body(columns)  # type: ignore[no-any-return]
-
-    def _pending(self, entry: RunIndex, ref: RunRef, spec: claims.BatchSpec) -> PendingBatch:
+            return await self._offload(self._with_database, run, spec, columns)  # type: ignore[no-any-return]
         result = draw_or_conflict(entry, spec.size, spec.seed, spec.mode, spec.fill)
-        ids = result.problem_ids.tolist()
-        return PendingBatch(ref.dataset_id, result, ids, self._prompts.lookup(ref.dataset_id, ids))
+        located = self._prompts.located(ref.dataset_id, result.problem_ids, result.slots)
+        if located is None:
+            located = await self._offload(self._complete, ref.dataset_id, result)
+        return encode(located, result, columns)
 
     # ---- what runs in the threadpool ------------------------------------------------------------
 
-    def _with_database(self, run: str, spec: claims.BatchSpec) -> PendingBatch:
+    def _with_database(self, run: str, spec: claims.BatchSpec, columns: bool) -> BatchBody:
         with self._transaction() as uow:
             ref = runs.require_ref(uow, run, self._run_refs)
-            pending = self._pending(self._registry.get(uow.session, ref), ref, spec)
-            self._fill(uow, pending)
+            entry: RunIndex = self._registry.get(uow.session, ref)
+            result = draw_or_conflict(entry, spec.size, spec.seed, spec.mode, spec.fill)
+            located = self._prompts.complete(
+                uow.session, ref.dataset_id, result.problem_ids, result.slots
+            )
         self._start_prefill(ref.dataset_id)
-        return pending
+        return encode(located, result, columns)
+
+    def _complete(self, dataset_id: int, result: draws.Draw) -> Located:
+        with self._transaction() as uow:
+            located = self._prompts.complete(
+                uow.session, dataset_id, result.problem_ids, result.slots
+            )
+        self._start_prefill(dataset_id)
+        return located
 
     def _start_prefill(self, dataset_id: int) -> None:
-        """First use of a dataset in this process: warm the prompt cache in the background
-        (PromptCache.prefill), so draws of problems never served before find their texts."""
+        """First use of a dataset in this process, or its texts were dropped (an overwrite):
+        warm the prompt cache in the background (PromptCache.prefill), so draws of problems
+        never served before find their texts."""
+        generation = self._prompts.generation(dataset_id)
         with self._prefill_guard:
-            if not self._prefill or dataset_id in self._prefilled or self._closed.is_set():
+            if not self._prefill or self._closed.is_set():
                 return
-            self._prefilled.add(dataset_id)
+            if dataset_id in self._prefilled and self._prefilled[dataset_id] == generation:
+                return
+            self._prefilled[dataset_id] = generation
         thread = threading.Thread(
-            target=self._run_prefill, args=(dataset_id,), name="paced-prefill", daemon=True
+            target=self._run_prefill,
+            args=(dataset_id, generation),
+            name="paced-prefill",
+            daemon=True,
         )
         thread.start()
 
-    def _run_prefill(self, dataset_id: int) -> None:
+    def _run_prefill(self, dataset_id: int, generation: int | None) -> None:
         try:
             with self._transaction() as uow:
-                stored = self._prompts.prefill(uow.session, dataset_id, self._wait_for_quiet)
+                stored = self._prompts.prefill(
+                    uow.session, dataset_id, lambda: self._wait_for_quiet(dataset_id, generation)
+                )
             log.info("prompt cache: %d texts of dataset %d prefilled", stored, dataset_id)
         except Exception:  # only a warm-up: draws read what they miss themselves
             log.warning("prompt cache prefill of dataset %d failed", dataset_id, exc_info=True)
 
-    def _wait_for_quiet(self) -> bool:
-        return self._activity.wait_idle(PREFILL_IDLE_GAP_S, self._closed)
+    def _wait_for_quiet(self, dataset_id: int, generation: int | None) -> bool:
+        """Wait until no request has been in flight for PREFILL_IDLE_GAP_S; False when the
+        app shuts down or the dataset's texts were dropped meanwhile (a newer prefill owns
+        the refill)."""
+        while not self._activity.idle_for(PREFILL_IDLE_GAP_S):
+            if self._closed.wait(PREFILL_IDLE_GAP_S / 2):
+                return False
+            if self._prompts.generation(dataset_id) != generation:
+                return False
+        return not self._closed.is_set() and self._prompts.generation(dataset_id) == generation
 
     def close(self) -> None:
         """Stop background work (a prefill stops before its next chunk)."""
         self._closed.set()
-
-    def _read_texts(self, pending: PendingBatch) -> None:
-        with self._transaction() as uow:
-            self._fill(uow, pending)
-
-    def _fill(self, uow: UnitOfWork, pending: PendingBatch) -> None:
-        cached = pending.cached
-        if cached.complete:
-            return
-        # A due version check reads every id through texts() (which checks, then serves
-        # what is still cached); otherwise only the missing ones.
-        wanted = pending.ids if cached.check_due else cached.missing
-        cached.found.update(self._prompts.texts(uow.session, pending.dataset_id, wanted))
-        pending.cached = Lookup(cached.found, [])
 
     def _claimed(
         self,

@@ -13,8 +13,9 @@ as when FastAPI validated dicts), never with model_construct.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +25,18 @@ from service.curriculum.summaries import QueueReason
 
 class View(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+V = TypeVar("V", bound=View)
+
+
+@dataclass(frozen=True)
+class Obtained(Generic[V]):
+    """What a get-or-create use case returns: the resource's body, and whether this request
+    created it (the route answers 201) or found it with the same settings (200)."""
+
+    view: V
+    created: bool
 
 
 # ---- datasets and problems ----------------------------------------------------------------
@@ -80,7 +93,9 @@ class RunOut(View):
     step: int | None
     created_at: datetime
     token: str | None = Field(
-        default=None, description="Run token, returned once at creation when auth is on."
+        default=None,
+        description="Run token, returned once, by the request that created the run, when auth "
+        "is on; null everywhere else (a create that finds the run answers 200 without it).",
     )
 
 

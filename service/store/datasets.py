@@ -18,11 +18,23 @@ from service.store.bulk import chunks, fetch_columns
 CHUNK = 2000
 
 
-def create(session: Session, name: str, description: str | None) -> Dataset:
-    dataset = Dataset(name=name, description=description)
-    session.add(dataset)
-    session.flush()
-    return dataset
+def create_if_absent(session: Session, name: str, description: str | None) -> Dataset | None:
+    """Insert the dataset unless one has this name; None when one had. The unique index
+    decides, so two concurrent creates of one name make one dataset and neither fails
+    (PostgreSQL's ON CONFLICT waits for the other transaction; SQLite serialises writers)."""
+    stmt = (
+        dialect_insert(session)(Dataset)
+        .values(name=name, description=description)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Dataset.id)
+    )
+    new_id = session.execute(stmt).scalar()
+    return None if new_id is None else session.get(Dataset, new_id)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The dialect's INSERT (with on_conflict_do_*): PostgreSQL's or SQLite's."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def get_by_name(session: Session, name: str) -> Dataset | None:
@@ -56,7 +68,7 @@ def problem_count(session: Session, dataset_id: int) -> int:
 
 def upsert_problems(session: Session, dataset_id: int, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or update problems by (dataset, external id). ``rows`` must have unique ids."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     values = [
         {
             "dataset_id": dataset_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Row, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
 from service.models import Dataset, OutcomeBatch, Run, RunHistory
@@ -24,6 +24,15 @@ def glob_to_like(pattern: str) -> str:
         .replace("_", LIKE_ESCAPE + "_")
     )
     return escaped.replace("*", "%")
+
+
+def name_matches(session: Session, name_glob: str) -> ColumnElement[bool]:
+    """Run names matching the glob, case-sensitively as names are: SQLite's LIKE ignores
+    ASCII case, so there it is SQLite's own GLOB (`*` means the same; the glob's alphabet,
+    service/api/schemas.NAME_GLOB, has none of GLOB's other wildcards `?` and `[`)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return Run.name.op("GLOB", is_comparison=True)(name_glob)
+    return Run.name.like(glob_to_like(name_glob), escape=LIKE_ESCAPE)
 
 
 def runs_with_latest_snapshot(
@@ -51,7 +60,7 @@ def runs_with_latest_snapshot(
     if dataset is not None:
         stmt = stmt.where(Dataset.name == dataset)
     if name_glob is not None:
-        stmt = stmt.where(Run.name.like(glob_to_like(name_glob), escape=LIKE_ESCAPE))
+        stmt = stmt.where(name_matches(session, name_glob))
     return [(run, ds, snap) for run, ds, snap in session.execute(stmt)]
 
 

@@ -6,12 +6,25 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.models import Dataset, Run
+from service.store.datasets import dialect_insert
 
 
-def create(session: Session, run: Run) -> Run:
-    session.add(run)
-    session.flush()
-    return run
+def create_if_absent(session: Session, run: Run) -> Run | None:
+    """Insert the run unless one has its name; None when one had (the unique index decides,
+    as for datasets: concurrent creates of one name make one run and neither fails)."""
+    values = {
+        attr.key: getattr(run, attr.key)
+        for attr in Run.__mapper__.column_attrs
+        if getattr(run, attr.key) is not None  # id, created_at: the columns' defaults
+    }
+    stmt = (
+        dialect_insert(session)(Run)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Run.id)
+    )
+    new_id = session.execute(stmt).scalar()
+    return None if new_id is None else session.get(Run, new_id)
 
 
 def get_by_name(session: Session, name: str) -> Run | None:

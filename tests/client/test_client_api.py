@@ -171,12 +171,12 @@ CONTRACT: list[tuple[str, tuple, dict, str, str, dict, Any, Any, Any]] = [
     ),
     (
         "upsert_problems",
-        ("ds", [models.Problem(id="p1", prompt="1+1?"), PROBLEM]),
+        ("ds", [models.Problem(id="p0", prompt="1+0?"), PROBLEM]),
         {},
         "POST",
         "/v1/datasets/ds/problems",
         {},
-        {"problems": [{"id": "p1", "prompt": "1+1?"}, PROBLEM]},
+        {"problems": [{"id": "p0", "prompt": "1+0?"}, PROBLEM]},
         answer({"inserted": 1, "updated": 1}),
         lambda r: (r.inserted, r.updated) == (1, 1),
     ),
@@ -213,7 +213,8 @@ CONTRACT: list[tuple[str, tuple, dict, str, str, dict, Any, Any, Any]] = [
             "name": "r1",
             "dataset": "ds",
             "kernel": {"alpha": 2.0, "beta": 1.0},
-            "estimator": ESTIMATOR,
+            # A null setting is left out: the service fills its default (window: 'latest').
+            "estimator": {k: v for k, v in ESTIMATOR.items() if v is not None},
         },
         answer(RUN, 201),
         lambda r: r.kernel.alpha == 2.0,
@@ -307,6 +308,34 @@ CONTRACT: list[tuple[str, tuple, dict, str, str, dict, Any, Any, Any]] = [
         None,
         answer(DIFFICULTY),
         lambda r: r.zones.frontier == 1 and r.histogram.counts == [1, 0],
+    ),
+    (
+        "overview",
+        ("r1",),
+        {"bins": 2, "top": 1},
+        "GET",
+        "/v1/runs/r1/overview",
+        {"bins": "2", "top": "1"},
+        None,
+        answer(
+            {
+                "run": RUN,
+                "difficulty": DIFFICULTY,
+                "mean_pass_rate": 0.5,
+                "top_frontier": [
+                    {
+                        "problem_id": "p1",
+                        "attempts": 8.0,
+                        "successes": 4.0,
+                        "pass_rate": 0.5,
+                        "weight": 0.25,
+                        "last_step": 3,
+                        "prompt": "1+1?",
+                    }
+                ],
+            }
+        ),
+        lambda r: r.top_frontier[0].weight == 0.25 and r.recently_mastered == [],
     ),
     (
         "history",

@@ -342,3 +342,25 @@ def test_fill_leases_and_pinned_draws_through_both_clients(base_url, paced):
     assert len(claimed.items) == 2
     with pytest.raises(ValueError, match="claimer"):
         paced.rollout_queue("run-consumers", lease_s=5)
+
+
+def test_a_setup_script_can_be_run_twice_with_exist_ok(paced):
+    created = paced.create_run("rerun", DATASET, estimator={"kind": "posterior"})
+    assert created.estimator.window == "latest"  # the service's default, not the client's
+    again = paced.create_run("rerun", DATASET, estimator={"kind": "posterior"}, exist_ok=True)
+    assert again.name == "rerun" and again.created_at == created.created_at
+    assert paced.create_dataset(DATASET, "sums", exist_ok=True).problem_count == 31
+    with pytest.raises(Conflict, match="exist_ok"):  # without it an existing run is refused
+        paced.create_run("rerun", DATASET, estimator={"kind": "posterior"})
+    with pytest.raises(Conflict, match="estimator.kind 'posterior', not 'empirical'"):
+        paced.create_run("rerun", DATASET, exist_ok=True)
+
+
+def test_the_async_twin_gets_or_creates_too(base_url):
+    async def main() -> tuple[str, str]:
+        async with AsyncPacedClient(base_url, backoff=NO_WAIT) as paced:
+            first = await paced.create_run("rerun-async", DATASET)
+            second = await paced.create_run("rerun-async", DATASET, exist_ok=True)
+            return first.name, second.name
+
+    assert asyncio.run(main()) == ("rerun-async", "rerun-async")

@@ -18,6 +18,7 @@ RULES_BEYOND_THE_SCHEMA = (
     "Value error, window 'latest' keeps one round only",  # estimator: window vs half-life
     "Value error, successes (",  # outcomes: successes <= attempts
     "unknown problem id(s)",  # weights and outcomes of ids the dataset does not have
+    "given more than once in one upload",  # problems: an id twice in one upload
     "text may not contain NUL",  # PostgreSQL text cannot hold \\u0000
     "invalid cursor: pass back next_cursor",  # a cursor is one the service handed out
 )

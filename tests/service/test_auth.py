@@ -83,6 +83,8 @@ def test_run_token_is_shown_once_and_stored_hashed(secured):
     client, tokens = secured
     fetched = call(client, "GET", "/v1/runs/mine", None, ADMIN).json()
     assert fetched["token"] is None
+    again = call(client, "POST", "/v1/runs", {"name": "mine", "dataset": fetched["dataset"]}, ADMIN)
+    assert again.status_code == 200 and again.json()["token"] is None  # get-or-create: no leak
     listing = call(client, "GET", "/v1/runs", None, ADMIN).json()["items"]
     assert all(r["token"] is None for r in listing)
     from sqlalchemy import create_engine, text

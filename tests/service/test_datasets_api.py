@@ -11,18 +11,32 @@ def test_create_get_list_dataset(client):
     assert [d["name"] for d in client.get("/v1/datasets").json()["items"]] == ["gsm8k"]
 
 
-def test_duplicate_dataset_is_409(client):
-    assert client.post("/v1/datasets", json={"name": "a"}).status_code == 201
-    response = client.post("/v1/datasets", json={"name": "a"})
-    assert response.status_code == 409
-    assert "already exists" in response.json()["detail"]
+def test_creating_a_dataset_again_gets_it_and_other_settings_are_409(client):
+    created = client.post("/v1/datasets", json={"name": "a", "description": "x"})
+    assert created.status_code == 201
+    make_dataset(client, name="b", n=3)
+    again = client.post("/v1/datasets", json={"name": "a", "description": "x"})
+    assert again.status_code == 200 and again.json() == created.json()
+    assert client.post("/v1/datasets", json={"name": "b"}).json()["problem_count"] == 3
+    other = client.post("/v1/datasets", json={"name": "a", "description": "y"})
+    assert other.status_code == 409
+    assert other.json()["detail"] == "dataset 'a' exists with description 'x', not 'y'"
+    assert [d["name"] for d in client.get("/v1/datasets").json()["items"]] == ["a", "b"]
 
 
-def test_bad_dataset_names_are_422_naming_the_field(client):
-    for name in ["", "Upper", "-lead", "x" * 65, "sp ace", 7]:
+def test_names_people_type_are_taken_and_bad_ones_are_422_stating_the_rule(client):
+    for name in ["Qwen2.5-7B-distill", "Upper", "x" * 128, "a_b.c-9"]:
+        response = client.post("/v1/datasets", json={"name": name})
+        assert response.status_code == 201, name
+        assert client.get(f"/v1/datasets/{name}").json()["name"] == name
+    for name in ["", "-lead", ".dot", "x" * 129, "sp ace", "a/b", "é"]:
         response = client.post("/v1/datasets", json={"name": name})
         assert response.status_code == 422, name
-        assert response.json()["detail"][0]["loc"] == ["body", "name"]
+        error = response.json()["detail"][0]
+        assert error["loc"] == ["body", "name"]
+        assert "letters, digits, '.', '_' or '-'" in error["msg"], name
+    response = client.post("/v1/datasets", json={"name": 7})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "name"]
 
 
 def test_unknown_dataset_is_404(client):
@@ -49,12 +63,16 @@ def test_upsert_problems_counts_inserted_and_updated(client):
     assert client.get("/v1/datasets/math/problems/missing").status_code == 404
 
 
-def test_repeated_id_in_one_request_keeps_the_last(client):
+def test_an_id_repeated_in_one_upload_is_422_listing_it_and_nothing_is_applied(client):
     make_dataset(client, n=0)
-    problems = [{"id": "a", "prompt": "first"}, {"id": "a", "prompt": "second"}]
+    problems = [{"id": "a", "prompt": "first"}, {"id": "b", "prompt": "b"}]
+    problems.append({"id": "a", "prompt": "second"})
     response = client.post("/v1/datasets/math/problems", json={"problems": problems})
-    assert response.json() == {"inserted": 1, "updated": 0}
-    assert client.get("/v1/datasets/math/problems/a").json()["prompt"] == "second"
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "problems"] and error["items"] == ["a"]
+    assert "more than once" in error["msg"]
+    assert client.get("/v1/datasets/math").json()["problem_count"] == 0
 
 
 def test_problem_ids_with_slashes_round_trip(client):

@@ -65,9 +65,13 @@ def test_batches_and_difficulty_see_the_fresh_round(client):
     assert zones["frontier"] == 1 and zones["intractable"] == 1
 
 
-def test_default_window_is_all_and_latest_with_half_life_is_refused(client):
+def test_default_window_is_latest_all_with_a_half_life_and_latest_with_one_is_refused(client):
     make_dataset(client, n=1)
-    assert make_run(client, name="plain")["estimator"]["window"] == "all"
+    assert make_run(client, name="plain")["estimator"]["window"] == "latest"
+    decayed = make_run(client, name="decayed", estimator={"half_life_steps": 5})
+    assert decayed["estimator"]["window"] == "all"
+    explicit = make_run(client, name="every", estimator={"window": "all"})
+    assert explicit["estimator"]["window"] == "all"
     response = client.post(
         "/v1/runs",
         json={

@@ -76,13 +76,17 @@ def test_the_generated_client_drives_the_main_flow_and_gets_typed_errors(generat
     # w(p) = p(1-p) is 0 at p=0 and p=1: only p1..p3 (pass rates 1/4..3/4) can be drawn.
     assert {item.problem_id for item in batch.items} <= {"p1", "p2", "p3"}
 
-    # Errors come back typed, with the service's message.
+    # Get-or-create: the same settings give the run back (200, typed as the 201 is).
     again = runs.create_run.sync_detailed(
         client=api, body=models.RunCreate(name="r1", dataset="math")
     )
-    assert again.status_code == 409
-    assert isinstance(again.parsed, models.ErrorMessage)
-    assert again.parsed.detail == "run 'r1' already exists"
+    assert again.status_code == 200 and isinstance(again.parsed, models.RunOut)
+    # Errors come back typed, with the service's message.
+    other = models.RunCreate(name="r1", dataset="math", kernel=models.Kernel(alpha=2.0))
+    conflict = runs.create_run.sync_detailed(client=api, body=other)
+    assert conflict.status_code == 409
+    assert isinstance(conflict.parsed, models.ErrorMessage)
+    assert conflict.parsed.detail == "run 'r1' exists with kernel.alpha 1.0, not 2.0"
     missing = runs.get_run.sync_detailed("nope", client=api)
     assert missing.status_code == 404 and isinstance(missing.parsed, models.ErrorMessage)
     invalid = runs.draw_batch.sync_detailed("r1", client=api, body=models.BatchRequest(size=0))

@@ -49,7 +49,7 @@ def outcome(pid: str, n: int, k: int, step: int | None) -> dict:
 
 def test_snapshot_per_step_matches_the_difficulty_report(hclient):
     ids = make_dataset(hclient, n=10)
-    make_run(hclient)
+    make_run(hclient, estimator={"window": "all"})
     expected = []
     for step, ks in enumerate([[0, 0, 4, 8], [4, 8, 8, 8, 2]]):
         batch = [outcome(ids[i], 8, k, step) for i, k in enumerate(ks)]

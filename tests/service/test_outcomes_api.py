@@ -9,7 +9,7 @@ from tests.service.helpers import make_dataset, make_run, post_outcomes, stats
 @pytest.fixture
 def ids(client):
     problem_ids = make_dataset(client, n=5)
-    make_run(client)
+    make_run(client, estimator={"window": "all"})  # counts add up across steps
     return problem_ids
 
 

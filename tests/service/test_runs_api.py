@@ -12,7 +12,7 @@ def test_create_run_with_defaults(client):
         "prior_alpha": 1.0,
         "prior_beta": 1.0,
         "half_life_steps": None,
-        "window": "all",
+        "window": "latest",
     }
     assert run["dataset"] == "math" and run["step"] is None
     fetched = client.get("/v1/runs/run1").json()
@@ -57,10 +57,21 @@ def test_unknown_dataset_in_run_body_is_404(client):
     assert "missing" in response.json()["detail"]
 
 
-def test_duplicate_run_is_409(client):
+def test_creating_a_run_again_gets_it_and_other_settings_are_409_naming_them(client):
     make_dataset(client)
-    make_run(client)
-    assert client.post("/v1/runs", json={"name": "run1", "dataset": "math"}).status_code == 409
+    make_dataset(client, name="other", n=1)
+    created = make_run(client)
+    again = client.post("/v1/runs", json={"name": "run1", "dataset": "math"})
+    assert again.status_code == 200 and again.json() == created
+    explicit = {"name": "run1", "dataset": "math", "kernel": {"alpha": 1, "beta": 1}}
+    explicit["estimator"] = {"kind": "empirical", "window": "latest"}
+    assert client.post("/v1/runs", json=explicit).status_code == 200  # defaults spelled out
+    other = {"name": "run1", "dataset": "other", "kernel": {"alpha": 2.0}}
+    response = client.post("/v1/runs", json=other)
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert detail == "run 'run1' exists with dataset 'math', not 'other'; kernel.alpha 1.0, not 2.0"
+    assert [r["name"] for r in client.get("/v1/runs").json()["items"]] == ["run1"]
 
 
 @pytest.mark.parametrize(
