@@ -79,11 +79,15 @@ def build_pool(base: Path, out: Path, size: int) -> dict:
     return note
 
 
-def planned_runs(seeds: list[int], steps: int, arms: list[str]) -> list[Planned]:
+def planned_runs(seeds: list[int], steps: int, arms: list[str], loss: str = "fkl") -> list[Planned]:
+    """Every arm x seed; `loss` "rkl" trains every arm on-policy (point 3: reverse KL on the
+    student's own samples, scored token by token by the teacher) instead of forward KL."""
     out = []
     for seed in seeds:  # seed-major: a stopped run still leaves whole seeds of every arm
         for arm in arms:
-            config = replace(arm_config(FULL, arm, seed), steps=steps, checkpoint_every=steps)
+            config = replace(
+                arm_config(FULL, arm, seed), steps=steps, checkpoint_every=steps, loss=loss
+            )
             out.append(Planned(f"{arm}-s{seed}", arm, seed, config))
     return out
 
@@ -126,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task-dir", default=str(REPO_ROOT / "work/task"))
     parser.add_argument("--pool-dir", default=str(REPO_ROOT / "work/task-one-format"))
-    parser.add_argument("--work", default=str(REPO_ROOT / "work/one-format"))
-    parser.add_argument("--out", default=str(REPO_ROOT / "docs/results/one_format"))
+    parser.add_argument("--loss", default="fkl", choices=["fkl", "rkl"])
+    parser.add_argument("--work", default=None, help="default work/one-format[-rkl]")
+    parser.add_argument("--out", default=None, help="default docs/results/one_format[_rkl]")
     parser.add_argument("--pool-size", type=int, default=8000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--steps", type=int, default=FULL.base.steps)
@@ -136,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.perf_counter()
+    suffix = "" if args.loss == "fkl" else "-rkl"
+    args.work = args.work or str(REPO_ROOT / f"work/one-format{suffix}")
+    args.out = args.out or str(REPO_ROOT / f"docs/results/one_format{suffix.replace('-', '_')}")
     base, out = Path(args.task_dir), Path(args.out)
     raw = out / "raw"
     if args.from_raw:
@@ -150,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one-format pool: {json.dumps(note)}", flush=True)
     task = json.loads((base / "task.json").read_text())
     records = run_planned(
-        planned_runs(args.seeds, args.steps, args.arms), Path(args.pool_dir), Path(args.work), raw
+        planned_runs(args.seeds, args.steps, args.arms, args.loss),
+        Path(args.pool_dir),
+        Path(args.work),
+        raw,
     )
     meta = {
         "command": " ".join(["python", *sys.argv]),
@@ -159,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         "pool": note,
         "teacher": task["teacher"]["eval"]["accuracy"],
         "fingerprints": task["fingerprints"],
-        "base_config": asdict(planned_runs(args.seeds[:1], args.steps, ["uniform"])[0].config),
+        "loss": args.loss,
+        "base_config": asdict(
+            planned_runs(args.seeds[:1], args.steps, ["uniform"], args.loss)[0].config
+        ),
         "wall_s": time.perf_counter() - started,
     }
     print(report(records, out, meta))
