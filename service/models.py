@@ -203,6 +203,22 @@ class ProblemStats(Base):
     last_step: Mapped[int] = mapped_column(BigInteger)
 
 
+class ErroredAttempts(Base):
+    """Per (run, problem): attempts whose rollout errored or timed out, never graded. They are
+    kept apart from problem_stats: an error says nothing about whether the student can solve
+    the problem, so it must not move p (docs/architecture.md, "Errored attempts"). Written
+    only by requests that carry any, so ingest without errors costs nothing more."""
+
+    __tablename__ = "errored_attempts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
+    )
+    errored: Mapped[int] = mapped_column(BigInteger)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+
+
 class FirstAnswer:
     """A request keyed by (run, the caller's key) whose first answer is kept: a retry (or
     another rank) with the key gets it again; the key with another body is a 409."""

@@ -15,9 +15,10 @@ from . import models
 @with_config(ConfigDict(extra="allow"))  # fields a newer service knows are sent as given
 class _OutcomeFields(TypedDict):
     problem_id: str
-    attempts: Annotated[int, Field(ge=1)]
+    attempts: Annotated[int, Field(ge=0)]
     successes: Annotated[int, Field(ge=0)]
     step: NotRequired[Annotated[int, Field(ge=0)] | None]
+    errored: NotRequired[Annotated[int, Field(ge=0)]]
 
 
 _OUTCOME_LIST: TypeAdapter[list[_OutcomeFields]] = TypeAdapter(list[_OutcomeFields])
@@ -38,6 +39,10 @@ def _checked_outcomes(
         raise
     for item in checked:
         item.setdefault("step", None)
-        if item["successes"] > item["attempts"]:
-            models.Outcome.model_validate(item)  # raises: successes > attempts
+        if item["successes"] > item["attempts"] or (
+            item["attempts"] == 0 and not item.get("errored")
+        ):
+            models.Outcome.model_validate(item)  # raises: successes > attempts, or nothing
+        if "errored" in item and not item["errored"]:
+            del item["errored"]  # 0 is the default: the body stays what it was without it
     return checked

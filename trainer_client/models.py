@@ -101,17 +101,21 @@ class Run(_Model):
 
 
 class Outcome(_Model):
-    """K rollouts of one problem graded by the verifier: `successes` of `attempts` passed."""
+    """K rollouts of one problem graded by the verifier: `successes` of `attempts` passed;
+    `errored` more errored or timed out (kept apart, never counted in the pass rate)."""
 
     problem_id: str
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=0)
     successes: int = Field(ge=0)
     step: int | None = Field(None, ge=0)
+    errored: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _successes_within_attempts(self) -> Outcome:
         if self.successes > self.attempts:
             raise ValueError(f"successes ({self.successes}) > attempts ({self.attempts})")
+        if self.attempts == 0 and self.errored == 0:
+            raise ValueError("an outcome needs attempts >= 1 or errored >= 1")
         return self
 
 
@@ -127,6 +131,7 @@ class ProblemStats(_Model):
     weight: float
     zone: str  # one of ZONES
     last_step: int | None = None
+    errored: int = 0  # errored or timed-out attempts, not in attempts or the pass rate
 
 
 class WeightItem(_Model):
@@ -188,6 +193,7 @@ class Histogram(_Model):
 
 class Difficulty(_Model):
     problems: int
+    errored_attempts: int = 0
     zones: Zones
     histogram: Histogram
     mean_weight: float | None = None

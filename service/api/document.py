@@ -63,6 +63,14 @@ RULES: dict[str, tuple[str, Callable[[], Detail]]] = {
             )
         ),
     ),
+    "nothing_attempted": (
+        "an outcome with 0 attempts and 0 errored",
+        lambda: _plain(
+            schemas.successes_within_attempts(
+                [{"problem_id": "q1", "attempts": 0, "successes": 0}]  # type: ignore[typeddict-item]
+            )
+        ),
+    ),
     "unknown_outcome_problems": (
         "outcomes of problems the run's dataset does not have (nothing is applied)",
         lambda: outcomes.unknown_problem_ids(["q9"]).detail,
@@ -115,7 +123,12 @@ OPERATION_RULES: dict[str, tuple[str, ...]] = {
     "get_problem": TEXT,
     "create_run": ("latest_with_half_life", *TEXT),
     "get_run": TEXT,
-    "post_outcomes": ("successes_over_attempts", "unknown_outcome_problems", *TEXT),
+    "post_outcomes": (
+        "successes_over_attempts",
+        "nothing_attempted",
+        "unknown_outcome_problems",
+        *TEXT,
+    ),
     "get_problem_stats": TEXT,
     "get_weights": ("unknown_weight_problems", *TEXT),
     "draw_batch": TEXT,

@@ -192,13 +192,30 @@ STEP_DESCRIPTION = (
 
 class OutcomeIn(TypedDict):
     """One outcome. A TypedDict, not a model: validating 10,000 of these is 5x cheaper and
-    the route gets plain dicts. successes <= attempts is checked over the whole list by
-    successes_within_attempts() (a per-item Python validator cost more than the rest)."""
+    the route gets plain dicts. successes <= attempts, and at least one attempt graded or
+    errored, are checked over the whole list by successes_within_attempts() (a per-item
+    Python validator cost more than the rest)."""
 
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
     problem_id: Annotated[str, Field(min_length=1, max_length=256)]
-    attempts: Annotated[int, Field(ge=1, le=1_000_000), INTEGRAL]
+    attempts: Annotated[
+        int,
+        Field(ge=0, le=1_000_000, description="Graded attempts (errored ones not included)."),
+        INTEGRAL,
+    ]
     successes: Annotated[int, Field(ge=0, le=1_000_000), INTEGRAL]
+    errored: NotRequired[
+        Annotated[
+            int,
+            Field(
+                ge=0,
+                le=1_000_000,
+                description="Attempts of this group that errored or timed out, besides "
+                "`attempts`: stored and shown, never counted in the pass rate. 0 if left out.",
+            ),
+            INTEGRAL,
+        ]
+    ]
     step: NotRequired[
         Annotated[
             Annotated[int, Field(ge=0, le=INT63), INTEGRAL] | None,
@@ -207,18 +224,25 @@ class OutcomeIn(TypedDict):
     ]
 
 
+NOTHING_ATTEMPTED = "Value error, an outcome needs attempts >= 1 or errored >= 1"
+
+
 def successes_within_attempts(outcomes: list[OutcomeIn]) -> list[dict[str, Any]]:
-    """Validation errors (FastAPI's shape, located at the item) where successes > attempts."""
+    """Validation errors (FastAPI's shape, located at the item) where successes > attempts,
+    or where nothing was attempted (0 graded and 0 errored)."""
     return [
         {
             "type": "value_error",
             "loc": ("body", "outcomes", i),
-            "msg": f"Value error, successes ({o['successes']}) must be <= attempts "
-            f"({o['attempts']})",
+            "msg": (
+                f"Value error, successes ({o['successes']}) must be <= attempts ({o['attempts']})"
+                if o["successes"] > o["attempts"]
+                else NOTHING_ATTEMPTED
+            ),
             "input": o,
         }
         for i, o in enumerate(outcomes)
-        if o["successes"] > o["attempts"]
+        if o["successes"] > o["attempts"] or (o["attempts"] == 0 and not o.get("errored"))
     ]
 
 

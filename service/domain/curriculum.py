@@ -26,6 +26,7 @@ from service.domain.views import (
 from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
+from service.store import errored as errored_store
 from service.store import stats as stats_store
 
 
@@ -70,6 +71,7 @@ def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut
         **item.model_dump(),
         zone=ZONE_NAMES[int(zone)],
         last_step=stats.last_step if stats else None,
+        errored=errored_store.of_problem(uow.session, run.id, problem.id),
     )
 
 
@@ -222,7 +224,8 @@ def difficulty(uow: UnitOfWork, run: Run, registry: IndexRegistry, bins: int) ->
     entry = registry.get(uow.session, run)
     with entry.lock:
         report = entry.index.difficulty(bins)
-    return Difficulty.model_validate(report)
+    errored = errored_store.of_run(uow.session, run.id)
+    return Difficulty.model_validate({**report, "errored_attempts": errored})
 
 
 def rollout_queue(

@@ -15,15 +15,27 @@ from service.domain.views import OutcomesAccepted
 from service.errors import Conflict, IdempotentReplay, InvalidItems
 from service.models import Run
 from service.store import datasets as dataset_store
+from service.store import errored as errored_store
 from service.store import outcome_log
 from service.store import runs as run_store
 from service.store import stats as stats_store
 
 
 def body_hash(outcomes: Sequence[Mapping[str, Any]]) -> str:
-    """Digest of the canonical body (sorted keys, compact; an absent step = a null step)."""
-    canonical = [o if "step" in o else {**o, "step": None} for o in outcomes]
+    """Digest of the canonical body (sorted keys, compact; an absent step = a null step, an
+    absent errored = 0, left out so that keys stored before `errored` existed still match)."""
+    canonical = [_canonical(o) for o in outcomes]
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _canonical(outcome: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "errored" not in outcome:  # the common case, as cheap as before `errored` existed
+        return outcome if "step" in outcome else {**outcome, "step": None}
+    canonical = dict(outcome)
+    if not canonical["errored"]:
+        del canonical["errored"]
+    canonical.setdefault("step", None)
+    return canonical
 
 
 def aggregate(
@@ -77,6 +89,25 @@ def _check_replay(uow: UnitOfWork, run: Run, key: str | None, digest: str) -> No
     raise IdempotentReplay(record.response)
 
 
+def _record_errored(
+    session: Any,
+    run_id: int,
+    outcomes: Sequence[Mapping[str, Any]],
+    problem_ids: np.ndarray,
+    steps: np.ndarray,
+) -> None:
+    """Errored attempts, summed per problem, go to their own table (store/errored.py)."""
+    errored = np.fromiter((o.get("errored") or 0 for o in outcomes), np.int64, len(outcomes))
+    some = errored > 0
+    if not some.any():
+        return
+    unique, inverse = np.unique(problem_ids[some], return_inverse=True)
+    newest = np.full(len(unique), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(newest, inverse, steps[some])
+    totals = np.bincount(inverse, errored[some], minlength=len(unique)).astype(np.int64)
+    errored_store.add(session, run_id, unique, totals, newest)
+
+
 def ingest(
     uow: UnitOfWork,
     run: Run,
@@ -118,6 +149,12 @@ def ingest(
         successes,
         [o.get("step") for o in outcomes],
     )
+    _record_errored(session, run.id, outcomes, problem_ids, steps)
+    graded = attempts > 0  # an all-errored group has nothing to say about p (nor its step)
+    if not graded.all():
+        problem_ids, attempts, successes, steps = (
+            a[graded] for a in (problem_ids, attempts, successes, steps)
+        )
     aggregated = aggregate(
         problem_ids,
         attempts.astype(np.float64),

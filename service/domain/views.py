@@ -118,6 +118,8 @@ class ProblemStatsOut(View):
     weight: float
     zone: Zone
     last_step: int | None
+    # Attempts that errored or timed out: kept, shown, never in attempts or the pass rate.
+    errored: int = 0
 
 
 class WeightItem(View):
@@ -161,6 +163,8 @@ class Histogram(View):
 
 class Difficulty(View):
     problems: int
+    # The run's errored or timed-out attempts, all problems together (none counted in p).
+    errored_attempts: int = 0
     zones: Zones
     histogram: Histogram
     mean_weight: float

@@ -68,13 +68,16 @@ def test_two_groups_of_one_task_with_equal_counts_are_two_posts(service_url):
     assert stats(service_url, "vf-twice") == {task.data.id: (4, 2)}
 
 
-def test_a_group_that_only_errored_posts_nothing(service_url):
+def test_a_group_that_only_errored_is_stored_apart_from_the_pass_rate(service_url):
     tasks = setup_run(service_url, "vf-errored", count=4)
     sampler = PacedTaskSampler(service_url, "vf-errored", tasks, batch_size=2)
     task = next(sampler)
     tally = sampler.observe([episode(task, None, timeout=True), episode(task, None, error="trace")])
     assert (tally.attempts, tally.errored) == (0, 2)
-    assert stats(service_url, "vf-errored") == {}
+    assert stats(service_url, "vf-errored") == {}  # no graded attempt
+    with PacedClient(service_url) as paced:
+        shown = paced.get_problem_stats("vf-errored", task.data.id)
+    assert (shown.attempts, shown.errored, shown.pass_rate) == (0, 2, None)
 
 
 def test_outcomes_are_at_the_episodes_dispatch_step(service_url):

@@ -16,7 +16,8 @@ RULES_BEYOND_THE_SCHEMA = (
     "both runs of the pair must be among",
     "lease_s needs a claimer",  # rollout-queue
     "Value error, window 'latest' keeps one round only",  # estimator: window vs half-life
-    "Value error, successes (",  # outcomes: successes <= attempts
+    "Value error, successes (",  # outcomes: successes <= attempts...
+    "Value error, an outcome needs attempts",  # ...and something attempted, graded or errored
     "unknown problem id(s)",  # weights and outcomes of ids the dataset does not have
     "given more than once in one upload",  # problems: an id twice in one upload
     "text may not contain NUL",  # PostgreSQL text cannot hold \\u0000

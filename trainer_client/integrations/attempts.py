@@ -42,20 +42,23 @@ class GroupTally:
 
 
 def tally_outcomes(tallies: Iterable[GroupTally]) -> list[dict[str, Any]]:
-    """One outcome per (problem, step), in first-appearance order. A group whose every
-    attempt errored gives no outcome (the service takes no outcome of 0 attempts)."""
+    """One outcome per (problem, step), in first-appearance order. Errored attempts go as
+    `errored` (stored apart, never counted in p); a group whose every attempt errored is an
+    outcome of 0 attempts with its errored count."""
     merged: dict[tuple[str, int | None], list[int]] = {}
     for tally in tallies:
         counts = merged.setdefault((tally.problem_id, tally.step), [0, 0, 0])
         counts[0] += tally.attempts
         counts[1] += tally.successes
         counts[2] += tally.errored
-    return [
-        # The errored count (counts[2]) joins here, as "errored", once the API has it.
-        {"problem_id": pid, "attempts": n, "successes": k, "step": step}
-        for (pid, step), (n, k, _errored) in merged.items()
-        if n > 0
-    ]
+    outcomes: list[dict[str, Any]] = []
+    for (pid, step), (n, k, errored) in merged.items():
+        outcome: dict[str, Any] = {"problem_id": pid, "attempts": n, "successes": k, "step": step}
+        if errored:  # left out when 0: the same body (and key) as before errored existed
+            outcome["errored"] = errored
+        if n or errored:
+            outcomes.append(outcome)
+    return outcomes
 
 
 def _digest(identity: Iterable[str]) -> str:
