@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         ctx.sampler.close()  # a prompt-cache prefill stops before its next chunk
+        ctx.history.close()  # pending trailing snapshots are not written after shutdown
 
     app = FastAPI(
         lifespan=lifespan,

@@ -22,7 +22,7 @@ router = APIRouter(
 
 @router.get("/{run}/history")
 def get_history(run: str, ctx: AppContext = Depends(get_ctx)) -> reports.HistoryOut:
-    return reports.HistoryOut(items=ctx.on_run(run, history.history))
+    return reports.HistoryOut(items=ctx.on_run(run, history.history, ctx.registry))
 
 
 @router.get("/{run}/overview")

@@ -34,7 +34,7 @@ def runs_summary(
 ) -> reports.RunsSummary:
     """Every run (filtered by dataset and name glob) with its newest history snapshot:
     zone counts, mean weight, effective problems and when it was taken. One query."""
-    return reports.RunsSummary(items=ctx.use(overview.runs_summary, dataset, name))
+    return reports.RunsSummary(items=ctx.use(overview.runs_summary, ctx.registry, dataset, name))
 
 
 @router.get(

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from types import SimpleNamespace
 from typing import Any, TypedDict
 
 import numpy as np
@@ -93,6 +94,10 @@ class HistoryRecorder:
         self._last: dict[int, tuple[int, float]] = {}  # run id -> (step, monotonic time)
         self._run_locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # A throttled snapshot is written later (the trailing edge), so the stored history
+        # ends at the run's last acknowledged state within min_interval_s, even when the
+        # posts stop. Readers never wait for it: they see a live last point (with_live_point).
+        self._trailing: dict[int, threading.Timer] = {}
 
     def record(self, run_id: int, step: int | None = None, *, force: bool = False) -> bool:
         """Record a snapshot if due (or forced); returns whether one was written.
@@ -110,6 +115,7 @@ class HistoryRecorder:
             if step is not None and entry is not None:
                 now = time.monotonic()
                 if not force and not self._due(run_id, step, now):
+                    self._schedule_trailing(run_id, now)
                     return False
                 with entry.lock:
                     values = snapshot(entry.index)
@@ -121,6 +127,7 @@ class HistoryRecorder:
                     step = run.max_step if run.max_step is not None else 0
                     now = time.monotonic()
                     if not force and not self._due(run_id, step, now):
+                        self._schedule_trailing(run_id, now)
                         return False
                     entry = self._registry.get(uow.session, run)
                     with entry.lock:
@@ -134,6 +141,33 @@ class HistoryRecorder:
             self._last[run_id] = (step, now)
             return True
 
+    def _schedule_trailing(self, run_id: int, now: float) -> None:
+        """One pending trailing write per run, when its interval ends."""
+        with self._locks_guard:
+            if run_id in self._trailing:
+                return
+            last = self._last.get(run_id)
+            delay = max(0.0, self.min_interval_s - (now - last[1])) if last else 0.0
+            timer = threading.Timer(delay, self._write_trailing, (run_id,))
+            timer.daemon = True
+            self._trailing[run_id] = timer
+        timer.start()
+
+    def _write_trailing(self, run_id: int) -> None:
+        with self._locks_guard:
+            self._trailing.pop(run_id, None)
+        try:
+            self.record(run_id, force=True)
+        except Exception:  # a background write: logged, retried by the next post
+            log.exception("could not write the trailing history snapshot of run %s", run_id)
+
+    def close(self) -> None:
+        """Cancel pending trailing writes (the app is shutting down)."""
+        with self._locks_guard:
+            timers, self._trailing = list(self._trailing.values()), {}
+        for timer in timers:
+            timer.cancel()
+
     def _due(self, run_id: int, step: int, now: float) -> bool:
         """A snapshot is due when the step moved or min_interval_s passed since the last."""
         last = self._last.get(run_id)
@@ -143,7 +177,7 @@ class HistoryRecorder:
 # ---- reading ----------------------------------------------------------------------------
 
 
-def history_point(row: RunHistory | Row[Any]) -> HistoryPoint:
+def history_point(row: RunHistory | Row[Any] | Any) -> HistoryPoint:
     """A snapshot as the API shows it (from an ORM object or a row of its columns)."""
     zones = Zones.model_validate(row, from_attributes=True)  # the row's four zone columns
     return HistoryPoint(
@@ -156,8 +190,35 @@ def history_point(row: RunHistory | Row[Any]) -> HistoryPoint:
     )
 
 
-def history(uow: UnitOfWork, run: Run) -> list[HistoryPoint]:
-    return [history_point(row) for row in store.list_for_run(uow.session, run.id)]
+def live_point(run: Run, index: SamplingIndex) -> HistoryPoint:
+    """The run's state now, as a history point at its current step (docs/architecture.md,
+    "An outcome without a step"): what the difficulty cards show, from the same index."""
+    step = run.max_step if run.max_step is not None else 0
+    return history_point(SimpleNamespace(step=step, **snapshot(index)))  # shaped like a row
+
+
+def with_live_point(points: list[HistoryPoint], live: HistoryPoint | None) -> list[HistoryPoint]:
+    """Stored points with the newest replaced by (or extended with) the live one: history is
+    never staler than the cards, whatever throttled or failed the last stored snapshot."""
+    if live is None:
+        return points
+    if points and points[-1].step == live.step:
+        if _same_state(points[-1], live):  # keep the stored one and when it was taken
+            return points
+        return [*points[:-1], live]
+    if not points or live.step > points[-1].step:
+        return [*points, live]
+    return points
+
+
+def history(uow: UnitOfWork, run: Run, registry: IndexRegistry) -> list[HistoryPoint]:
+    points = [history_point(row) for row in store.list_for_run(uow.session, run.id)]
+    if not points and not run.version:  # no outcome yet: no history
+        return points
+    entry = registry.get(uow.session, run)
+    with entry.lock:
+        live = live_point(run, entry.index)
+    return with_live_point(points, live)
 
 
 def _top_slots(values: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -168,6 +229,10 @@ def _top_slots(values: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     if len(candidates) > k:
         candidates = candidates[np.argpartition(-values[candidates], k - 1)[:k]]
     return candidates[np.argsort(-values[candidates], kind="stable")]
+
+
+def _same_state(a: HistoryPoint, b: HistoryPoint) -> bool:
+    return a.model_dump(exclude={"created_at"}) == b.model_dump(exclude={"created_at"})
 
 
 class _SlotStats(TypedDict):

@@ -16,7 +16,7 @@ from service.db import UnitOfWork
 from service.domain import curriculum
 from service.domain import runs as run_service
 from service.domain.datasets import problem_view
-from service.domain.history import history_point
+from service.domain.history import history_point, live_point, with_live_point
 from service.domain.index_registry import IndexRegistry
 from service.domain.previews import previews
 from service.domain.reports import (
@@ -45,18 +45,26 @@ PROBLEM_HISTORY_SCAN = 5_000_000
 
 
 def runs_summary(
-    uow: UnitOfWork, dataset: str | None = None, name_glob: str | None = None
+    uow: UnitOfWork,
+    registry: IndexRegistry,
+    dataset: str | None = None,
+    name_glob: str | None = None,
 ) -> list[RunSummary]:
-    """Each run with its newest snapshot (``latest`` is None before its first outcomes)."""
-    return [
-        RunSummary(
-            run=run_service.run_view(run, dataset_name),
-            latest=history_point(snapshot) if snapshot is not None else None,
-        )
-        for run, dataset_name, snapshot in store.runs_with_latest_snapshot(
-            uow.session, dataset, name_glob
-        )
-    ]
+    """Each run with its newest snapshot (``latest`` is None before its first outcomes),
+    live from the run's index where this process has one loaded (the stored one otherwise:
+    loading every run's index for a listing would cost O(all problems))."""
+    summaries = []
+    for run, dataset_name, snapshot in store.runs_with_latest_snapshot(
+        uow.session, dataset, name_glob
+    ):
+        latest = history_point(snapshot) if snapshot is not None else None
+        entry = registry.loaded(run.id) if run.version else None
+        if entry is not None:
+            with entry.lock:
+                live = live_point(run, entry.index)
+            latest = with_live_point([latest] if latest else [], live)[-1]
+        summaries.append(RunSummary(run=run_service.run_view(run, dataset_name), latest=latest))
+    return summaries
 
 
 # ---- comparison -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -99,19 +101,70 @@ def test_history_is_bounded_and_keeps_the_first_and_newest_steps(hclient):
     assert steps[-4:] == [26, 27, 28, 29]
 
 
-def test_a_step_change_is_recorded_at_once_but_the_same_step_is_throttled(database_url):
+def stored_points(app, run: str = "run1") -> list[dict]:
+    """The run's history rows as stored (no live point): what another replica reads back."""
+    ctx = app.state.ctx
+    with ctx.transaction() as uow:
+        run_id = next(r.id for r in uow.session.query(Run).filter(Run.name == run))
+        return [
+            {"step": row.step, "frontier": row.frontier, "unseen": row.unseen}
+            for row in history_store.list_for_run(uow.session, run_id)
+        ]
+
+
+def cards(client, run: str = "run1") -> dict:
+    return client.get(f"/v1/runs/{run}/difficulty").json()["zones"]
+
+
+def test_a_step_change_is_stored_at_once_and_the_same_step_is_throttled(database_url):
     client, app = make_client(database_url, history_min_interval_s=3600.0)
     with client:
         ids = make_dataset(client, n=3)
         make_run(client)
         post_outcomes(client, "run1", [outcome(ids[0], 4, 2, 0)])
         post_outcomes(client, "run1", [outcome(ids[1], 4, 2, 0)])  # within the interval
-        (point,) = history(client, "run1")
-        assert point["zones"]["frontier"] == 1  # still the first state of step 0
+        assert stored_points(app) == [{"step": 0, "frontier": 1, "unseen": 2}]
         post_outcomes(client, "run1", [outcome(ids[2], 4, 2, 1)])
-        points = history(client, "run1")
-        assert [p["step"] for p in points] == [0, 1]
-        assert points[1]["zones"]["frontier"] == 3
+        assert [(p["step"], p["frontier"]) for p in stored_points(app)] == [(0, 1), (1, 3)]
+    app.state.ctx.engine.dispose()
+
+
+def test_history_and_summaries_agree_with_the_cards_after_every_acknowledged_post(database_url):
+    """Several posts at one step (a client splits > 10k outcomes so), posts without a step,
+    and a second replica reading: the last point is always what the cards say."""
+    client, app = make_client(database_url, history_min_interval_s=3600.0)
+    reader, reader_app = make_client(database_url, history_min_interval_s=3600.0)
+    with client, reader:
+        ids = make_dataset(client, n=6)
+        make_run(client)
+        for chunk in ([0, 1], [2, 3], [4]):  # one step, three posts
+            post_outcomes(client, "run1", [outcome(ids[i], 4, 2, 5) for i in chunk])
+        post_outcomes(client, "run1", [outcome(ids[5], 4, 4, None)])  # no step: step 5
+        expected = cards(client)
+        assert expected == {"unseen": 0, "intractable": 0, "frontier": 5, "mastered": 1}
+        for view in (client, reader):
+            last = history(view, "run1")[-1]
+            assert (last["step"], last["zones"]) == (5, expected)
+            (summary,) = view.get("/v1/runs-summary").json()["items"]
+            if view is client:  # the replica that took the posts has the run's index loaded
+                assert summary["latest"]["zones"] == expected
+        assert reader.get("/v1/runs/run1/overview").json()["difficulty"]["zones"] == expected
+        assert stored_points(app)[-1]["frontier"] == 2  # the stored row was throttled...
+    for a in (app, reader_app):
+        a.state.ctx.engine.dispose()
+
+
+def test_a_throttled_snapshot_is_stored_when_its_interval_ends(database_url):
+    client, app = make_client(database_url, history_min_interval_s=0.3)
+    with client:
+        ids = make_dataset(client, n=4)
+        make_run(client)
+        for i in range(4):
+            post_outcomes(client, "run1", [outcome(ids[i], 4, 2, 0)])
+        deadline = time.monotonic() + 10
+        while stored_points(app)[-1]["frontier"] != 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stored_points(app) == [{"step": 0, "frontier": 4, "unseen": 0}]
     app.state.ctx.engine.dispose()
 
 
@@ -125,7 +178,9 @@ def test_a_failing_snapshot_does_not_fail_the_committed_ingest(hclient, monkeypa
     monkeypatch.setattr(history_store, "upsert_snapshot", broken)
     assert post_outcomes(hclient, "run1", [outcome(ids[0], 4, 2, 0)]).status_code == 200
     assert hclient.get(f"/v1/runs/run1/problems/{ids[0]}").json()["attempts"] == 4
-    assert history(hclient, "run1") == []
+    assert stored_points(hclient.app) == []  # nothing stored...
+    (live,) = history(hclient, "run1")  # ...yet the history still shows the state now
+    assert live["zones"]["frontier"] == 1
 
 
 def test_history_of_an_unknown_run_is_404(hclient):
