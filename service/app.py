@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.api import dashboard, datasets, errors, history, overview, runs, system
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.sampler.close()  # a prompt-cache prefill stops before its next chunk
         ctx.history.close()  # pending trailing snapshots are not written after shutdown
 
-    app = FastAPI(
+    # /docs and /redoc from Swagger UI's and ReDoc's files as fastapi-offline ships them (under
+    # /static-offline-docs): they render with no internet, where FastAPI's own load a CDN.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="paced",
         version=__version__,
