@@ -19,7 +19,7 @@ from . import _endpoints as core
 from . import models
 from ._base import BaseClient
 from ._retry import Outcome
-from .limits import Limits
+from .limits import ITER_WEIGHTS_PAGE, Limits
 
 T = TypeVar("T")
 
@@ -145,9 +145,10 @@ class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
         return await self._request(core.api_weights(run, problem_ids, cursor, limit))
 
     async def iter_weights(
-        self, run: str, limit: int | None = None
+        self, run: str, limit: int | None = ITER_WEIGHTS_PAGE
     ) -> AsyncIterator[models.WeightItem]:
-        """Every problem's weight, following next_cursor page by page (`async for`)."""
+        """Every problem's weight, following next_cursor page by page (`async for`), in
+        pages of ITER_WEIGHTS_PAGE by default (PacedClient.iter_weights says why)."""
         cursor: str | None = None
         while True:
             page = await self.weights(run, cursor=cursor, limit=limit)

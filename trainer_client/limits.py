@@ -33,3 +33,8 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+# iter_weights' page: the service's largest (api/schemas.MAX_PAGE), the fastest full export
+# measured by bench/weights_page.py (docs/benchmarks/weights_page.json).
+ITER_WEIGHTS_PAGE = 10_000
