@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from service.settings import Settings
@@ -70,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.heap import freeze_startup_heap
 
+    logging.getLogger("paced").info("database: %s", describe_database(settings.database_url))
     migrate.upgrade(settings.database_url)
     if args.workers > 1:
         from service import workers
@@ -145,6 +147,17 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser.parse_args(argv)
     return int(args.func(args))
+
+
+def describe_database(url: str) -> str:
+    """The database as a log line names it: a SQLite file by its absolute path (the default
+    one is relative to the working directory), any other by its URL without password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        return f"SQLite file {Path(parsed.database).resolve()}"
+    return parsed.render_as_string(hide_password=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
