@@ -29,12 +29,12 @@ from trainer_client.tasks import toy
 def train(url: str, run: str, steps: int, seed: int, workdir: str) -> dict:
     rows = toy.problems(24)
     with PacedClient(url) as paced:
-        paced.create_dataset(f"{run}-sums")
+        paced.create_dataset(f"{run}-sums", exist_ok=True)  # re-runnable
         paced.upsert_problems(
             f"{run}-sums",
             [{"id": r["problem_id"], "prompt": r["prompt"], "answer": r["answer"]} for r in rows],
         )
-        paced.create_run(run, f"{run}-sums")
+        paced.create_run(run, f"{run}-sums", exist_ok=True)
         zones_before = paced.difficulty(run).zones.model_dump()
         tokenizer = toy.build_tokenizer()
         args = DistillationConfig(

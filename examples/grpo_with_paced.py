@@ -25,13 +25,13 @@ from trainer_client.tasks import toy
 
 
 def upload(paced: PacedClient, run: str, rows: list[dict]) -> None:
-    paced.create_dataset(f"{run}-sums")
+    paced.create_dataset(f"{run}-sums", exist_ok=True)  # re-runnable
     paced.upsert_problems(
         f"{run}-sums",
         [{"id": r["problem_id"], "prompt": r["prompt"], "answer": r["answer"]} for r in rows],
     )
     # The posterior estimator gives unseen problems a prior weight, so they get drawn too.
-    paced.create_run(run, f"{run}-sums", estimator={"kind": "posterior"})
+    paced.create_run(run, f"{run}-sums", estimator={"kind": "posterior"}, exist_ok=True)
 
 
 def train(url: str, run: str, steps: int, seed: int, workdir: str) -> dict:

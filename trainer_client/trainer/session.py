@@ -17,7 +17,6 @@ from typing import Any, Protocol
 import torch
 
 from trainer_client.client import PacedClient
-from trainer_client.errors import NotFound
 from trainer_client.heap import startup_heap_frozen
 from trainer_client.trainer.accounting import Counters, Lap, StepResult, count_step, step_record
 from trainer_client.trainer.checkpoint import checkpoint_path, restore_run, save_run
@@ -41,24 +40,18 @@ class SessionRecipe(Protocol):
 
 
 def ensure_run(client: PacedClient, config: TrainConfig, pool: Sequence[Any]) -> None:
-    """Create the dataset (uploading the pool) and the run unless they exist."""
+    """Get or create the dataset (uploading the pool unless it is there) and the run (an
+    existing run with other settings is a Conflict naming them)."""
     dataset = config.dataset_name
-    try:
-        needs_upload = client.get_dataset(dataset).problem_count != len(pool)
-    except NotFound:
-        client.create_dataset(dataset, "PACED training pool")
-        needs_upload = True
-    if needs_upload:
+    found = client.create_dataset(dataset, "PACED training pool", exist_ok=True)
+    if found.problem_count != len(pool):
         problems = [{"id": p.id, "prompt": p.prompt, "answer": p.answer} for p in pool]
         client.upsert_problems(dataset, problems)
-    try:
-        client.get_run(config.run)
-    except NotFound:
-        estimator: dict[str, Any] = {"kind": config.estimator, "window": config.estimator_window}
-        if config.half_life_steps is not None:
-            estimator["half_life_steps"] = config.half_life_steps
-        kernel = {"alpha": config.alpha, "beta": config.beta}
-        client.create_run(config.run, dataset, kernel=kernel, estimator=estimator)
+    estimator: dict[str, Any] = {"kind": config.estimator, "window": config.estimator_window}
+    if config.half_life_steps is not None:
+        estimator["half_life_steps"] = config.half_life_steps
+    kernel = {"alpha": config.alpha, "beta": config.beta}
+    client.create_run(config.run, dataset, kernel=kernel, estimator=estimator, exist_ok=True)
 
 
 class Session:
