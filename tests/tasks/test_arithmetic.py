@@ -303,3 +303,18 @@ def test_wrong_references_are_dropped_and_counted(quick_task):
         assert is_correct(
             problem, tokenizer.decode(references[problem.id], skip_special_tokens=True)
         )
+
+
+def test_the_shipped_task_is_the_current_full_build_and_prepare_uses_it(tmp_path):
+    """`make demo` copies the shipped build instead of training for minutes: it must be the
+    build of today's full config (else run `make task-prebuilt`)."""
+    from trainer_client.tasks.arithmetic.build import PREBUILT, prepare
+    from trainer_client.tasks.arithmetic.config import full_config
+
+    meta = json.loads((PREBUILT / "task.json").read_text())
+    assert meta["config_hash"] == full_config(0).hash(), "run: make task-prebuilt"
+    started = time.perf_counter()
+    artifacts = prepare(tmp_path / "task", seed=0)
+    assert time.perf_counter() - started < 30  # a copy, not a build
+    assert artifacts.config_hash == full_config(0).hash()
+    assert (tmp_path / "task" / "teacher" / "config.json").exists()
