@@ -86,3 +86,18 @@ def test_default_window_is_latest_all_with_a_half_life_and_latest_with_one_is_re
         "/v1/runs", json={"name": "bad", "dataset": "math", "estimator": {"window": "recent"}}
     )
     assert response.status_code == 422
+
+
+def test_a_run_created_with_no_estimator_follows_a_student_whose_pass_rate_moves(client):
+    """The default (no estimator given) is the view of the current student: after the
+    student improves, a fresh round is what the service reports, not the average of all."""
+    make_dataset(client, n=2)
+    run = make_run(client, name="defaults")
+    assert run["estimator"]["window"] == "latest"
+    for step, successes in [(0, 0), (25, 2), (50, 5), (75, 8)]:  # the student improves
+        _post(client, "defaults", "p0", 8, successes, step)
+        got = stats(client, "defaults", "p0")
+        assert got["pass_rate"] == pytest.approx(successes / 8), step
+    assert got["zone"] == "mastered"  # 'all' would say 15/32: frontier
+    difficulty = client.get("/v1/runs/defaults/difficulty").json()
+    assert difficulty["zones"]["mastered"] == 1
