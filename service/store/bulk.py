@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import orjson
 from sqlalchemy import Executable
 from sqlalchemy.orm import Session
 
@@ -37,3 +38,17 @@ def rows_to_columns(rows: Sequence[tuple], dtypes: Sequence[type]) -> list[np.nd
 def chunks(items: Sequence, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def upsert_rows(
+    session: Session, sql: str, sources: tuple[str, str], run_id: int, columns: list[list]
+) -> None:
+    """Run an INSERT ... {source} ... ON CONFLICT statement for one run's rows, given as
+    columns: on PostgreSQL `sources[0]` reads them as arrays (unnest), on SQLite `sources[1]`
+    as one JSON array of rows (json_each). One statement either way, whatever the row count."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(sql.format(source=sources[0]), (run_id, *columns))
+    else:
+        rows = orjson.dumps(list(zip(*columns, strict=True))).decode()
+        connection.exec_driver_sql(sql.format(source=sources[1]), (run_id, rows))

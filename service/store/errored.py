@@ -6,11 +6,11 @@ Kept out of problem_stats (and so out of every pass rate) on purpose: see models
 from __future__ import annotations
 
 import numpy as np
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.models import ErroredAttempts
+from service.store.bulk import upsert_rows
 
 _UPSERT = """INSERT INTO errored_attempts (run_id, problem_id, errored, last_step)
     {source}
@@ -31,12 +31,7 @@ def add(
     if len(problem_ids) == 0:
         return
     columns = [np.asarray(c, dtype=np.int64).tolist() for c in (problem_ids, errored, steps)]
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_UPSERT.format(source=_PG_SOURCE), (run_id, *columns))
-    else:
-        rows = orjson.dumps(list(zip(*columns, strict=True))).decode()
-        connection.exec_driver_sql(_UPSERT.format(source=_SQLITE_SOURCE), (run_id, rows))
+    upsert_rows(session, _UPSERT, (_PG_SOURCE, _SQLITE_SOURCE), run_id, columns)
 
 
 def of_problem(session: Session, run_id: int, problem_id: int) -> int:
