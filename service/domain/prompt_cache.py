@@ -163,7 +163,8 @@ class PromptCache:
         columns = entry.columns
         session.rollback()  # no transaction held while pace() waits
         after, stored = 0, 0
-        while columns is entry.columns and columns.nbytes < PREFILL_SHARE * self.max_bytes:
+        # The budget is shared by every dataset's columns: the others' share is left alone.
+        while columns is entry.columns and self.nbytes < PREFILL_SHARE * self.max_bytes:
             if not pace():
                 break
             fetched = dataset_store.problem_texts_after(session, dataset_id, after, PREFILL_CHUNK)
@@ -174,7 +175,8 @@ class PromptCache:
             if after > columns.max_id:
                 columns.add_ids(np.fromiter(fetched, np.int64, len(fetched)))
             ids = list(fetched)
-            if columns.store(ids, [fetched[i] for i in ids], self.max_bytes) is None:
+            others = self.nbytes - columns.nbytes
+            if columns.store(ids, [fetched[i] for i in ids], self.max_bytes - others) is None:
                 break
             stored += len(ids)
         return stored
