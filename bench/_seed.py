@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from service.db import make_engine
 from service.models import Dataset, Problem, ProblemStats, Run, RunHistory
 
 
-def seed_run(database_url: str, n: int, *, seed: int = 0, chunk: int = 20_000) -> None:
+def seed_run(
+    database_url: str,
+    n: int,
+    *,
+    seed: int = 0,
+    chunk: int = 20_000,
+    dataset: str = "bench",
+    run: str = "run",
+) -> None:
     """Dataset `bench` with n problems; run `run` whose pass rates are spread like a real
-    student's: a third never solved, a third always, a third in between (Binomial(8, p))."""
+    student's: a third never solved, a third always, a third in between (Binomial(8, p)).
+    Other names add another dataset and run to the same database."""
     rng = np.random.default_rng(seed)
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
     with engine.begin() as conn:
         dataset_id = conn.execute(
-            insert(Dataset).values(name="bench").returning(Dataset.id)
+            insert(Dataset).values(name=dataset).returning(Dataset.id)
         ).scalar_one()
         run_id = conn.execute(
             insert(Run)
             .values(
-                name="run",
+                name=run,
                 dataset_id=dataset_id,
                 kernel_alpha=1.0,
                 kernel_beta=1.0,
@@ -47,7 +56,9 @@ def seed_run(database_url: str, n: int, *, seed: int = 0, chunk: int = 20_000) -
                     for i in range(start, stop)
                 ],
             )
-        first_id = conn.exec_driver_sql("SELECT min(id) FROM problems").scalar_one()
+        first_id = conn.execute(
+            select(func.min(Problem.id)).where(Problem.dataset_id == dataset_id)
+        ).scalar_one()
         third = n // 3
         p_true = np.concatenate(
             [np.zeros(third), np.ones(third), rng.uniform(0.05, 0.95, n - 2 * third)]

@@ -15,11 +15,20 @@ Baselines (`config: "numpy"`): in-process draws of B from the same N weights wit
 `Generator.choice(replace=False, p=w)`, Efraimidis-Spirakis keys + argpartition, and
 cumsum + searchsorted (i.i.d.), and the service's own SamplingIndex draw (server compute).
 
+The framework floor (`config: "floor"`): each client against a bare uvicorn + FastAPI app
+on the same stack answering the same path with the same bytes a real warm batch of that N
+and B carried (bench/_floor.py), measured in the same run right before the warm rows; every
+batch row reports its ratio to its client's floor (`p50_over_floor`).
+
 Ingest (`config: "ingest"`): `PacedClient.post_outcomes` with chunks of realistic sizes (one
 step's outcomes of a 512 batch, a larger step, the client's request limit), SQLite and
 PostgreSQL.
 
+Issue 25's targets (`config: "targets"`, and `targets` in the 10,000-per-post ingest rows):
+each with the figure, the limit and met / not met (bench/acceptance.py collects them).
+
 Run: python bench/client.py [--quick] [--problems 10000,100000,1000000] [--batch-sizes ...]
+     [--code DIR]  (DIR's service and client: a before/after pair, bench/_code.py)
 """
 
 from __future__ import annotations
@@ -32,6 +41,11 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 sys.path.insert(0, str(_ROOT))
+
+import bench  # noqa: E402,F401  (this checkout's bench package, whatever --code says)
+from bench._code import served_code, use_code_from_argv  # noqa: E402
+
+use_code_from_argv()  # before anything imports `service`
 
 import argparse
 import asyncio
@@ -49,9 +63,11 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from bench._floor import floor_server  # noqa: E402
 from bench._loadgen import Connection  # noqa: E402
 from bench._seed import seed_run  # noqa: E402
 from bench._server import PIDS, cpu_seconds, pg_database, serve  # noqa: E402
+from bench._targets import target  # noqa: E402
 from service import migrate  # noqa: E402
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex  # noqa: E402
 from trainer_client import AsyncPacedClient, PacedClient, models  # noqa: E402
@@ -65,7 +81,10 @@ RUN = "run"
 def commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=_ROOT, capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=served_code(),
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip() or "unknown"
     except OSError:
@@ -76,8 +95,11 @@ def pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.array(values) * 1000, q)), 3)
 
 
+LABEL = {"label": ""}  # --label, in every row
+
+
 def emit(row: dict) -> None:
-    print(json.dumps({"bench": "client", **row, "machine": MACHINE}), flush=True)
+    print(json.dumps({"bench": "client", **row, **LABEL, "machine": MACHINE}), flush=True)
 
 
 # ---- in-process baselines ----------------------------------------------------------------------
@@ -258,16 +280,76 @@ async def time_raw(
     return times
 
 
-def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict) -> None:
+CLIENTS = ("sync", "async", "raw-http")
+
+
+def time_client(name: str, base: str, paced: PacedClient, b: int, requests: int, seeds, cold):
+    if name == "sync":
+        return time_sync(paced, b, requests, seeds, cold)
+    if name == "async":
+        return asyncio.run(time_async(base, paced, b, requests, seeds, cold))
+    return asyncio.run(time_raw(base, paced, b, requests, seeds, cold))
+
+
+async def response_bytes(base: str, b: int, accept: str | None) -> bytes:
+    conn = await Connection.open(base)
+    try:
+        headers = {"accept": accept} if accept else {}
+        body = json.dumps({"size": b, "seed": 12345}).encode()
+        status, payload = await conn.post(f"/v1/runs/{RUN}/batches", body, headers)
+        assert status == 200, status
+        return payload
+    finally:
+        await conn.close()
+
+
+def floor_rows(base: str, n: int, b: int, requests: int, seeds: Seeds) -> dict[str, float]:
+    """Each client against the framework floor serving this N and B's bytes (the typed
+    clients get the columnar body they ask for, raw HTTP the row body); its p50 by client."""
+    rows = asyncio.run(response_bytes(base, b, None))
+    columns = asyncio.run(response_bytes(base, b, BATCH_COLUMNS))
+    floors = {}
+    with (
+        floor_server(rows, "application/json", columns) as (floor_base, floor_pid),
+        PacedClient(floor_base, timeout=120) as floor_paced,
+    ):
+        for name in CLIENTS:
+            time_client(name, floor_base, floor_paced, b, max(3, requests // 10), seeds, False)
+            client_cpu0, server_cpu0 = time.process_time(), cpu_seconds(floor_pid)
+            times = time_client(name, floor_base, floor_paced, b, requests, seeds, False)
+            client_cpu = (time.process_time() - client_cpu0) / len(times)
+            server_cpu = (cpu_seconds(floor_pid) - server_cpu0) / len(times)
+            floors[name] = pct(times, 50)
+            emit(
+                {
+                    "config": "floor",
+                    "client": name,
+                    "problems": n,
+                    "batch_size": b,
+                    "requests": len(times),
+                    "response_bytes": len(rows if name == "raw-http" else columns),
+                    "p50_ms": floors[name],
+                    "p99_ms": pct(times, 99),
+                    "client_cpu_ms": round(client_cpu * 1000, 3),
+                    "server_cpu_ms": round(server_cpu * 1000, 3),
+                }
+            )
+    return floors
+
+
+def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict) -> dict:
+    """The batch rows of one N; returns them by (cache, batch size, client)."""
     seeds = Seeds()
+    measured: dict[tuple[str, int, str], dict] = {}
     with PacedClient(base, timeout=120) as paced:
         paced.batch(RUN, 1, seed=0)  # builds the index
         settle(paced)
         warm_prompt_cache(paced, n)
+        floors = {b: floor_rows(base, n, b, args.requests, seeds) for b in batch_sizes}
         for cache in ("warm", "cold"):
             requests = args.requests if cache == "warm" else args.cold_requests
             for b in batch_sizes:
-                for name in ("sync", "async", "raw-http"):
+                for name in CLIENTS:
                     if cache == "warm":
                         # Texts of problems the measured draws may newly reach.
                         time_sync(paced, b, max(3, requests // 10), seeds, cold=False)
@@ -277,12 +359,7 @@ def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict)
                     # latency on a shared machine (neighbours take wall time, not CPU time).
                     # Cold rows include the upserts that empty the cache.
                     client_cpu0, server_cpu0 = time.process_time(), cpu_seconds(PIDS[base])
-                    if name == "sync":
-                        times = time_sync(paced, b, requests, seeds, cold)
-                    elif name == "async":
-                        times = asyncio.run(time_async(base, paced, b, requests, seeds, cold))
-                    else:
-                        times = asyncio.run(time_raw(base, paced, b, requests, seeds, cold))
+                    times = time_client(name, base, paced, b, requests, seeds, cold)
                     client_cpu = (time.process_time() - client_cpu0) / len(times)
                     server_cpu = (cpu_seconds(PIDS[base]) - server_cpu0) / len(times)
                     hits, misses = cache_counts(paced)
@@ -298,6 +375,8 @@ def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict)
                         "p50_ms": p50,
                         "p99_ms": pct(times, 99),
                         "p99_over_p50": round(pct(times, 99) / p50, 2),
+                        "floor_p50_ms": floors[b][name],
+                        "p50_over_floor": round(p50 / floors[b][name], 2),
                         "cache_hit_ratio": round((hits - hits0) / served, 3),
                         "client_cpu_ms": round(client_cpu * 1000, 3),
                         "server_cpu_ms": round(server_cpu * 1000, 3),
@@ -305,9 +384,47 @@ def batch_rows(base: str, n: int, batch_sizes: list[int], args, baselines: dict)
                     base_row = baselines.get(b)
                     if base_row:
                         row["numpy_choice_ms"] = base_row["choice_ms"]
+                        row["numpy_cumsum_searchsorted_ms"] = base_row["cumsum_searchsorted_ms"]
                         row["fastest_numpy_ms"] = base_row["fastest_numpy_ms"]
                         row["choice_over_client_p50"] = round(base_row["choice_ms"] / p50, 2)
+                        row["cumsum_over_client_p50"] = round(
+                            base_row["cumsum_searchsorted_ms"] / p50, 2
+                        )
+                    measured[(cache, b, name)] = row
                     emit(row)
+    return measured
+
+
+def client_targets(n: int, measured: dict) -> None:
+    """Issue 25's typed-client targets, from this run's warm sync row of B = 512."""
+    row = measured.get(("warm", 512, "sync"))
+    if row is None:
+        return
+    where = {"problems": n, "batch_size": 512}
+    emit(
+        {
+            "config": "targets",
+            "problems": n,
+            "targets": [
+                target("typed sync client p50 ms, warm", row["p50_ms"], "<=", 3.0, **where),
+                target("typed sync client p99 over p50", row["p99_over_p50"], "<=", 3.0, **where),
+                target(
+                    "numpy Generator.choice(p) ms over typed client p50",
+                    row.get("choice_over_client_p50", float("nan")),
+                    ">=",
+                    4.0,
+                    **where,
+                ),
+                target(
+                    "numpy cumsum+searchsorted ms over typed client p50",
+                    row.get("cumsum_over_client_p50", float("nan")),
+                    ">=",
+                    2.0,
+                    **where,
+                ),
+            ],
+        }
+    )
 
 
 def batches_bench(args) -> None:
@@ -318,7 +435,9 @@ def batches_bench(args) -> None:
             migrate.upgrade(db_url)
             seed_run(db_url, n)
             with serve(db_url, Path(tmp), extra_env={"PACED_SYNC_INTERVAL_S": "0.5"}) as base:
-                batch_rows(base, n, args.batch_sizes, args, baselines)
+                measured = batch_rows(base, n, args.batch_sizes, args, baselines)
+        if n == max(args.problems):
+            client_targets(n, measured)
 
 
 # ---- the client's own parsing and validation, old way vs new, same process --------------------
@@ -398,6 +517,9 @@ def parse_rows(batch_sizes: list[int], repeats: int) -> None:
 # ---- ingest through the client ----------------------------------------------------------------
 
 
+INGEST_TARGETS = {"sqlite": 100_000, "postgres": 60_000}  # outcomes/s (issue 25)
+
+
 def ingest_rows(backend: str, url_factory, args) -> None:
     rng = np.random.default_rng(0)
     n = args.ingest_problems
@@ -436,6 +558,13 @@ def ingest_rows(backend: str, url_factory, args) -> None:
             total = time.perf_counter() - start
             client_cpu = time.process_time() - client_cpu0
             server_cpu = cpu_seconds(PIDS[base]) - server_cpu0
+            rate = round(chunk * posts / total)
+            targets = (
+                [target(f"ingest outcomes/s, 10,000 per post, {backend}", rate, ">=",
+                        INGEST_TARGETS[backend])]
+                if chunk == 10_000 and backend in INGEST_TARGETS
+                else []
+            )  # fmt: skip
             emit(
                 {
                     "config": "ingest",
@@ -443,13 +572,14 @@ def ingest_rows(backend: str, url_factory, args) -> None:
                     "problems": n,
                     "outcomes_per_post": chunk,
                     "posts": posts,
-                    "outcomes_per_s": round(chunk * posts / total),
+                    "outcomes_per_s": rate,
                     "p50_post_ms": pct(times, 50),
                     "p99_post_ms": pct(times, 99),
                     # Outcomes per CPU second of each side: steadier than wall time here.
                     "client_cpu_ms_per_post": round(client_cpu / posts * 1000, 2),
                     "server_cpu_ms_per_post": round(server_cpu / posts * 1000, 2),
                     "outcomes_per_server_cpu_s": round(chunk * posts / server_cpu),
+                    **({"targets": targets} if targets else {}),
                 }
             )
 
@@ -471,6 +601,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres", help="for ingest")
     parser.add_argument("--skip", default="", help="parse, batches and/or ingest")
     parser.add_argument("--label", default="", help="stored in every row (before/after)")
+    parser.add_argument("--code", default=None, help="serve this checkout's code (a pair)")
     args = parser.parse_args()
     quick = args.quick
     args.problems = [
@@ -484,15 +615,13 @@ def main() -> None:
     args.ingest_problems = 20_000 if quick else 100_000
     args.ingest_outcomes = 20_000 if quick else 200_000
     args.chunks = [512, 10_000] if quick else [512, 4096, 10_000]
-    import service as service_package
-
+    LABEL["label"] = args.label
     emit(
         {
             "config": "meta",
             "commit": commit(),
-            "label": args.label,
             "quick": quick,
-            "code": str(Path(service_package.__file__).parents[1]),
+            "code": served_code(),
         }
     )
     skip = set(args.skip.split(","))

@@ -25,24 +25,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench
 sys.path.insert(0, str(_ROOT))
 
 import bench  # noqa: E402,F401  (this checkout's bench package, whatever --code says)
+from bench._code import use_code_from_argv  # noqa: E402
 
-
-def _code_from_argv() -> str | None:
-    for i, arg in enumerate(sys.argv):
-        if arg == "--code" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if arg.startswith("--code="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-CODE = _code_from_argv()
-if CODE:  # `service` (and what it spawns) from that checkout; bench helpers from this one
-    sys.path.insert(0, str(Path(CODE).resolve()))
+use_code_from_argv()  # before anything imports `service`
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import collections  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
@@ -57,6 +47,7 @@ from bench._floor import BARE_PATH, MODEL_PATH, floor_server  # noqa: E402
 from bench._loadgen import Connection  # noqa: E402
 from bench._seed import seed_run  # noqa: E402
 from bench._server import PIDS, cpu_seconds, serve  # noqa: E402
+from bench._targets import target  # noqa: E402
 from service import migrate  # noqa: E402
 
 COLUMNS = "application/vnd.paced.batch-columns+json"
@@ -68,6 +59,8 @@ SEED_CACHE = Path(os.environ.get("PACED_BENCH_CACHE", tempfile.gettempdir())) / 
 PARTS: list[tuple[str, str, str | None]] = [
     ("logging", "logging/__init__.py", None),
     ("logging", "uvicorn/logging.py", None),
+    ("socket write", "uvicorn/protocols/http/httptools_impl.py", "RequestResponseCycle.send"),
+    ("event loop (uvloop: polling, socket reads, callbacks)", "asyncio/runners.py", None),
     ("framework + HTTP", "uvicorn/", None),
     ("framework + HTTP", "asyncio/", None),
     ("framework + HTTP", "fastapi/routing.py", "_IncludedRouter"),
@@ -131,9 +124,13 @@ def part_of(stack: list[str]) -> str:
 
 
 def seeded_database(n: int, tmp: Path) -> str:
-    """A copy of a seeded SQLite database of n problems (seeded once per schema and n)."""
-    heads = "-".join(sorted(p.stem[:12] for p in (_ROOT / "migrations/versions").glob("*.py")))
-    key = abs(hash(heads)) % 10**8
+    """A copy of a seeded SQLite database of n problems (seeded once per schema and n: the
+    schema of the code served, which --code may have made another checkout's)."""
+    import service as service_package
+
+    code = Path(service_package.__file__).resolve().parents[1]
+    heads = "-".join(sorted(p.stem[:12] for p in (code / "migrations/versions").glob("*.py")))
+    key = hashlib.sha256(heads.encode()).hexdigest()[:10]  # str hash() varies per process
     cached = SEED_CACHE / f"seed-{n}-{key}.db"
     if not cached.exists():
         SEED_CACHE.mkdir(parents=True, exist_ok=True)
@@ -220,25 +217,106 @@ def warm(base: str, pid: int, size: int, budget_s: float) -> None:
     asyncio.run(timed_loop(base, "/v1/runs/run/batches", size, seed, 200, "rows"))
 
 
-def py_spy_profile(pid: int, seconds: float, run_load, keep: Path | None) -> dict[str, float]:
+def py_spy_profile(pid: int, run_load, keep: Path | None, gil: bool) -> dict:
+    """Sample the server with py-spy while run_load() runs, each sample put in one part of
+    the path. py-spy leaves out threads the OS reports idle; `gil` keeps only samples of the
+    thread holding the GIL (this misses numpy work done without it). Either counts a server
+    thread preempted by the client it just woke (same core) as busy, hence --pin. Returns
+    each part's share of the samples and the samples per second of the load."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    rate = 1000
     with tempfile.TemporaryDirectory() as tmp:
         out = keep or Path(tmp) / "profile.txt"
         proc = subprocess.Popen(
-            [spy, "record", "--pid", str(pid), "--rate", "1000", "--format", "raw",
-             "--nonblocking", "--duration", str(int(seconds)), "--output", str(out)],
+            [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+             "--nonblocking", "--output", str(out), *(["--gil"] if gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(0.5)
+        time.sleep(1.0)  # py-spy attaches
+        t0 = time.perf_counter()
         run_load()
-        proc.wait(seconds + 30)
+        elapsed = time.perf_counter() - t0
+        time.sleep(0.2)
+        proc.send_signal(2)  # SIGINT: py-spy writes what it has and exits
+        proc.wait(60)
         counts: collections.Counter[str] = collections.Counter()
         for line in out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
             if stack and count.isdigit():  # (a frame name with a newline splits a line)
                 counts[part_of(stack.split(";"))] += int(count)
     total = sum(counts.values()) or 1
-    return {part: round(c / total, 4) for part, c in counts.most_common()}
+    return {
+        "shares": {part: round(c / total, 4) for part, c in counts.most_common()},
+        "samples": total,
+        "samples_per_s_of_load": round(total / elapsed, 1),
+        "rate": rate,
+    }
+
+
+DSO_PARTS = [  # perf's shared objects, by name fragment, into parts of the path
+    ("kernel (TCP send/receive over loopback, epoll, page faults)", "kernel"),
+    ("numpy", "_multiarray_umath"),
+    ("numpy", "numpy"),
+    ("orjson", "orjson"),
+    ("uvloop / libuv", "loop.cpython"),
+    ("httptools parser", "httptools"),
+    ("httptools parser", "parser.cpython"),
+    ("pydantic-core", "pydantic_core"),
+    ("C library (malloc, memcpy)", "libc"),
+    ("C library (malloc, memcpy)", "libm"),
+    ("the Python interpreter", "python"),
+]
+
+
+def perf_profile(pid: int, run_load, keep: Path | None) -> dict:
+    """On-CPU samples of the server (perf, cpu-clock: time on a core only, kernel included)
+    while run_load() runs: each shared object's share, and the top symbols."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "perf.data"
+        proc = subprocess.Popen(
+            ["perf", "record", "-e", "cpu-clock", "-F", "1999", "-p", str(pid), "-o", str(data)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1.0)
+        run_load()
+        proc.send_signal(2)
+        proc.wait(60)
+
+        def report(*sort: str) -> str:
+            command = ["perf", "report", "-i", str(data), "--stdio", "--no-children", *sort]
+            return subprocess.run(command, capture_output=True, text=True).stdout
+
+        by_dso = report("--sort", "dso")
+        by_symbol = report("--sort", "dso,sym", "--percent-limit", "0.5")
+    if keep:
+        keep.write_text(by_dso + by_symbol)
+    parts: collections.Counter[str] = collections.Counter()
+    for fields in _report_lines(by_dso, 2):
+        name = next((part for part, fragment in DSO_PARTS if fragment in fields[1]), fields[1])
+        parts[name] += float(fields[0][:-1]) / 100
+    symbols = [
+        (round(float(f[0][:-1]) / 100, 4), f[1], f[3].strip()[:80])
+        for f in _report_lines(by_symbol, 4)
+    ]
+    return {"dso_shares": {k: round(v, 4) for k, v in parts.most_common()}, "top": symbols[:25]}
+
+
+def _report_lines(report: str, n_fields: int) -> list[list[str]]:
+    rows = []
+    for line in report.splitlines():
+        fields = line.split(None, n_fields - 1)
+        if len(fields) == n_fields and fields[0].endswith("%") and not line.startswith("#"):
+            rows.append(fields)
+    return rows
+
+
+def pin(server_pid: int, enabled: bool) -> None:
+    """Server (all its threads) on core 0, this process on core 1."""
+    if not enabled:
+        return
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {0})
+    os.sched_setaffinity(0, {1})
 
 
 def main() -> None:
@@ -249,10 +327,27 @@ def main() -> None:
     parser.add_argument("--format", choices=("columns", "rows"), default="columns")
     parser.add_argument("--py-spy", action="store_true")
     parser.add_argument("--py-spy-raw", default=None, help="keep py-spy's collapsed stacks here")
+    parser.add_argument("--profile-requests", type=int, default=4000, help="under py-spy")
+    parser.add_argument(
+        "--py-spy-gil",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="only the GIL holder's samples (uvloop's epoll wait looks busy to py-spy otherwise)",
+    )
+    parser.add_argument("--perf", action="store_true", help="also an on-CPU perf profile")
+    parser.add_argument("--perf-report", default=None, help="keep perf's report here")
     parser.add_argument("--code", default=None, help="serve this checkout's service")
     parser.add_argument("--label", default="")
     parser.add_argument("--log-level", default=None, help="PACED_LOG_LEVEL (default: service's)")
     parser.add_argument("--warm-budget-s", type=float, default=120)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help="server on core 0, this client on core 1 (default with 2+ cores): the client "
+        "woken by a response would otherwise preempt the server on its core, and a sampling "
+        "profiler would charge that wait to the server's socket write",
+    )
     args = parser.parse_args()
     import service as service_package
 
@@ -266,24 +361,37 @@ def main() -> None:
         db_url = seeded_database(args.problems, Path(tmp))
         with serve(db_url, Path(tmp), extra_env=env) as base:
             pid = PIDS[base]
+            pin(pid, args.pin)
             asyncio.run(timed_loop(base, path, 1, 0, 1, args.format))  # builds the index
             settle(base)
             warm(base, pid, args.batch_size, args.warm_budget_s)
             payload = asyncio.run(one_body(base, path, args.batch_size, args.format))
             row = measure(base, pid, path, args.batch_size, 1, args.requests, args.format)
-            parts = None
+            profile, profiled = None, {}
             if args.py_spy:
-                seconds = max(5.0, args.requests * row["p50_ms"] / 1000 * 1.3)
-                parts = py_spy_profile(
-                    pid,
-                    seconds,
-                    lambda: measure(
-                        base, pid, path, args.batch_size, 10**6, args.requests, args.format
-                    ),
-                    Path(args.py_spy_raw) if args.py_spy_raw else None,
-                )
+
+                def load() -> None:
+                    profiled.update(
+                        measure(base, pid, path, args.batch_size, 10**6, args.profile_requests,
+                                args.format)
+                    )  # fmt: skip
+
+                keep = Path(args.py_spy_raw) if args.py_spy_raw else None
+                profile = py_spy_profile(pid, load, keep, args.py_spy_gil)
+            perf, perfed = None, {}
+            if args.perf:
+
+                def perf_load() -> None:
+                    perfed.update(
+                        measure(base, pid, path, args.batch_size, 2 * 10**6,
+                                args.profile_requests, args.format)
+                    )  # fmt: skip
+
+                keep = Path(args.perf_report) if args.perf_report else None
+                perf = perf_profile(pid, perf_load, keep)
         media = COLUMNS if args.format == "columns" else "application/json"
         with floor_server(payload, media) as (floor_base, floor_pid):
+            pin(floor_pid, args.pin)
             asyncio.run(timed_loop(floor_base, BARE_PATH, 1, 0, 200, args.format))
             floor = measure(floor_base, floor_pid, BARE_PATH, 1, 1, args.requests, args.format)
             floor_model = measure(
@@ -299,6 +407,7 @@ def main() -> None:
         "response_bytes": len(payload),
         "requests": args.requests,
         "log_level": env["PACED_LOG_LEVEL"],
+        "pinned": args.pin,
         **row,
         "floor_server_cpu_ms": floor["server_cpu_ms"],
         "floor_p50_ms": floor["p50_ms"],
@@ -306,9 +415,28 @@ def main() -> None:
         "server_cpu_over_floor": round(row["server_cpu_ms"] / floor["server_cpu_ms"], 2),
         "machine": MACHINE,
     }
-    if parts is not None:
-        out["parts_share"] = parts
-        out["parts_ms"] = {k: round(v * row["server_cpu_ms"], 3) for k, v in parts.items()}
+    if profile is not None:
+        # Each part's ms per request: its share of the samples times the server CPU per
+        # request measured over the profiled requests (py-spy slows the server a little).
+        cpu = profiled["server_cpu_ms"]
+        out["profiled_server_cpu_ms"] = cpu
+        out["profile_samples"] = profile["samples"]
+        # Sampled ms per request: what the samples say the server was busy for.
+        out["profile_sampled_ms"] = round(
+            profile["samples"] / profile["rate"] * 1000 / args.profile_requests, 3
+        )
+        out["parts_share"] = profile["shares"]
+        out["parts_ms"] = {k: round(v * cpu, 3) for k, v in profile["shares"].items()}
+    if perf is not None:
+        cpu = perfed["server_cpu_ms"]
+        out["perf_server_cpu_ms"] = cpu
+        out["perf_ms"] = {k: round(v * cpu, 3) for k, v in perf["dso_shares"].items()}
+        out["perf_top"] = perf["top"]
+    # Issue 25's targets for this row (a warm 512-item columnar request at N = 1e6).
+    out["targets"] = [
+        target("server CPU ms per warm 512-item request, N=1e6", row["server_cpu_ms"], "<=", 1.5),
+        target("server CPU over the framework floor", out["server_cpu_over_floor"], "<=", 3.0),
+    ]
     print(json.dumps(out), flush=True)
 
 
