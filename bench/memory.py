@@ -63,7 +63,9 @@ def measure(n: int) -> dict[str, float | int]:
         with serve(url, Path(tmp)) as base:
             pid = PIDS[base]
             started = settled_rss(pid)
-            answer = httpx.post(f"{base}/v1/runs/run/batches", json={"size": 512, "seed": 0})
+            answer = httpx.post(
+                f"{base}/v1/runs/run/batches", json={"size": 512, "seed": 0}, timeout=300
+            )  # cold: the first batch loads the index of N problems
             answer.raise_for_status()
             indexed = rss_mb(pid)
             prefilled = settled_rss(pid)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import dashboard, datasets, errors, history, overview, runs, system
+from service.api import dashboard, datasets, errors, history, overview, priors, runs, system
 from service.api.batch_fast_path import BatchFastPath, batch_route
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.document import complete_document
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         system.router,
         datasets.router,
         runs.router,
+        priors.router,
         history.router,
         overview.router,
         dashboard.router,

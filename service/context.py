@@ -79,6 +79,10 @@ class AppContext:
         except Exception:  # the outcomes are committed: a lost snapshot must not fail them
             log.exception("could not record a history snapshot for run %s", run_id)
 
+    def priors_committed(self, run_id: int) -> None:
+        """After a priors write commits: this process's index reloads the run's priors."""
+        self.registry.refresh(run_id)
+
     def problems_changed(self, dataset_id: int, *, changed: bool) -> None:
         """After an upsert commits: indexes learn new problems; overwritten texts go."""
         self.registry.invalidate_dataset(dataset_id)

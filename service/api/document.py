@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from service.api import limits, schemas
 from service.api.errors import NUL_IN_TEXT
 from service.api.fast_json import BATCH_COLUMNS
-from service.domain import curriculum, datasets, outcomes, overview
+from service.domain import curriculum, datasets, outcomes, overview, priors
 from service.errors import DomainError
 from service.settings import Settings
 
@@ -91,6 +91,16 @@ RULES: dict[str, tuple[str, Callable[[], Detail]]] = {
             lambda: datasets.check_unique_ids([{"id": "q1"}, {"id": "q1"}, {"id": "q2"}])
         ),
     ),
+    "unknown_prior_problems": (
+        "priors of problems the run's dataset does not have (nothing is applied)",
+        lambda: priors.unknown_problem_ids(["q9"]).detail,
+    ),
+    "repeated_prior_problems": (
+        "one problem id given twice in one priors upload (nothing is applied)",
+        lambda: _raised(
+            lambda: priors.repeated_problem_ids([{"problem_id": "q1"}, {"problem_id": "q1"}])
+        ),
+    ),
     "lease_without_claimer": (
         "lease_s without a claimer (nothing would be leased)",
         lambda: _plain(schemas.LEASE_NEEDS_CLAIMER),
@@ -132,6 +142,8 @@ OPERATION_RULES: dict[str, tuple[str, ...]] = {
     "get_problem_stats": TEXT,
     "get_weights": ("unknown_weight_problems", *TEXT),
     "draw_batch": TEXT,
+    "set_priors": ("repeated_prior_problems", "unknown_prior_problems", *TEXT),
+    "copy_priors": TEXT,
     "rollout_queue": ("lease_without_claimer", *TEXT),
     "difficulty": TEXT,
     "get_history": TEXT,
@@ -172,6 +184,8 @@ RUN_OPERATIONS = (
     "get_history",
     "get_overview",
     "problem_history",
+    "set_priors",
+    "copy_priors",
 )
 DATASET_OPERATIONS = ("get_dataset", "upsert_problems", "get_problem")
 

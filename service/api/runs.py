@@ -125,7 +125,9 @@ async def draw_batch(
     # async on purpose: a warm service draws from memory right on the event loop; the
     # sampler sends only database work to the threadpool (domain/sampler.py).
     check_batch_size(ctx.settings, body.size)
-    spec = claims.BatchSpec(body.size, body.seed, body.mode, body.fill, body.skip_leased)
+    spec = claims.BatchSpec(
+        body.size, body.seed, body.mode, body.fill, body.skip_leased, epsilon=body.epsilon
+    )
     lease = claims.LeaseSpec(body.lease.claimer, body.lease.ttl_s) if body.lease else None
     columns = accept is not None and BATCH_COLUMNS in accept
     result = await ctx.sampler.batch(run, spec, body.draw_key, lease, columns=columns)

@@ -286,7 +286,17 @@ class Lease(Request):
 class BatchRequest(Request):
     size: Annotated[int, Field(ge=1), INTEGRAL]
     seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1), INTEGRAL] | None = None
-    mode: Literal["proportional", "uniform"] = "proportional"
+    mode: Literal["proportional", "uniform", "thompson"] = Field(
+        default="proportional",
+        description="proportional: drawn without replacement with probability ∝ weight, "
+        "loss_weight 1. uniform: uniformly among problems with an estimate, loss_weight = "
+        "weight / mean weight. thompson: as proportional, but each problem's weight is w(p) at "
+        "one draw of p from its posterior Beta(prior_alpha + k, prior_beta + n - k) instead "
+        "of the posterior mean, so uncertain problems (unseen, 0 or K of K by chance) are drawn "
+        "now and then; one draw per (seed, draw_key, the run's version): the same request on "
+        "the same run state gets the same batch. An O(problems) pass per batch.",
+        examples=["proportional", "thompson"],
+    )
     # The fields below are optional; without them the batch is what it always was.
     fill: Literal["none", "unseen", "unseen_then_uniform"] = Field(
         default="none",
@@ -303,6 +313,16 @@ class BatchRequest(Request):
         default=False,
         description="Skip problems under a rollout lease (drawn or claimed, not yet graded).",
     )
+    epsilon: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        default=0.0,
+        description="Exploration share: round(epsilon * size) items are drawn uniformly, "
+        "without replacement, from the problems the weights leave out (weight 0, or no "
+        "evidence at all: mastered, intractable, unseen), at most as many as there are; the "
+        "rest as `mode` says. Explored items have source 'explored' and loss_weight 0 (they "
+        "earn fresh outcomes, not gradient weight). Drawn from (seed, draw_key, the run's "
+        "version), as mode thompson. 0: no exploration (the batch is what it always was).",
+        examples=[0.0, 0.05],
+    )
 
 
 class BatchItem(BaseModel):
@@ -312,8 +332,8 @@ class BatchItem(BaseModel):
     pass_rate: float | None
     weight: float
     loss_weight: float
-    source: Literal["drawn", "fill_unseen", "fill_uniform"] | None = Field(
-        default=None, description="Only when the request asked for a fill."
+    source: Literal["drawn", "fill_unseen", "fill_uniform", "explored"] | None = Field(
+        default=None, description="Only when the request asked for a fill or an epsilon share."
     )
 
 
@@ -321,13 +341,17 @@ class BatchSources(BaseModel):
     drawn: int
     fill_unseen: int
     fill_uniform: int
+    explored: int = Field(
+        default=0, description="Only when the request asked for an epsilon share."
+    )
 
 
 class Batch(BaseModel):
     items: list[BatchItem]
     available: int
     sources: BatchSources | None = Field(
-        default=None, description="How many items came from each source; only with a fill."
+        default=None,
+        description="How many items came from each source; only with a fill or an epsilon share.",
     )
 
 
@@ -338,8 +362,8 @@ class BatchColumnValues(BaseModel):
     pass_rate: list[float | None]
     weight: list[float]
     loss_weight: list[float]
-    source: list[Literal["drawn", "fill_unseen", "fill_uniform"]] | None = Field(
-        default=None, description="Only when the request asked for a fill."
+    source: list[Literal["drawn", "fill_unseen", "fill_uniform", "explored"]] | None = Field(
+        default=None, description="Only when the request asked for a fill or an epsilon share."
     )
 
 

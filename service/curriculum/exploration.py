@@ -13,6 +13,8 @@ problems the weights leave out.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from service.curriculum.kernels import KernelConfig, beta_kernel
@@ -53,3 +55,15 @@ def explore_slots(
         return np.empty(0, dtype=np.int64)
     chosen: np.ndarray = rng.choice(pool, size=min(count, pool.size), replace=False)
     return chosen.astype(np.int64)
+
+
+def draw_rng(seed: int | None, draw_key: str | None, version: int) -> np.random.Generator:
+    """The generator of an exploring batch: one stream per (seed, draw key, run version), so
+    the same request against the same run state draws the same batch on every replica, and
+    a new outcome (a new version) or another key draws afresh. No seed: fresh entropy."""
+    if seed is None:
+        return np.random.default_rng()
+    key = 0
+    if draw_key is not None:
+        key = int.from_bytes(hashlib.sha256(draw_key.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed % 2**64, key, version])

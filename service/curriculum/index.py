@@ -3,7 +3,8 @@
 Slots follow problem ids in ascending order (ids only ever get appended, so id -> slot is a
 searchsorted). Memory per problem: id int64 (8) + attempts f64 (8) + successes f64 (8) +
 last_step int32 (4) + weight sum tree (2 leaves per problem at a power-of-two capacity:
-16..32) + seen-count tree over blocks of 64 slots (<1) = at most ~61 bytes.
+16..32) + seen-count tree over blocks of 64 slots (<1) = at most ~61 bytes (+16 for prior
+pseudo-counts, once the run has priors).
 
 Why a seen-count tree rather than a list of seen slots: uniform mode must pick uniformly
 among seen problems; counting them per block of 64 lets a descent pick the r-th seen slot in
@@ -19,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from service.curriculum.estimators import Estimator, zones
+from service.curriculum.priors import PriorCounts
 from service.curriculum.summaries import (
     DifficultyReport,
     RunningTotals,
@@ -92,6 +94,9 @@ class SamplingIndex:
         self._n_positive = n if unseen_w > 0 else 0
         self._seen = SumTree(self._n_blocks(n))
         self._totals = RunningTotals.of(self._attempts, self._successes, self._tree.leaves[:n])
+        # Per-problem prior pseudo-counts (curriculum/priors.py): _attempts and _successes
+        # hold the evidence, a problem's own counts plus its prior.
+        self._priors = PriorCounts()
 
     @staticmethod
     def _n_blocks(n: int) -> int:
@@ -173,6 +178,7 @@ class SamplingIndex:
         )
         self._tree.grow(n)
         self._seen.grow(self._n_blocks(n))
+        self._priors.grow(n)
         unseen_w = self.estimator.unseen_weight()
         if unseen_w > 0:
             self._tree.update(np.arange(start, n), unseen_w)
@@ -197,6 +203,47 @@ class SamplingIndex:
             np.broadcast_to(np.asarray(successes, dtype=np.float64), (n,)),
             np.broadcast_to(np.asarray(last_step, dtype=np.int64), (n,)),
         )
+        prior_n, prior_k = self._priors.of(slots)
+        self._write(slots, att + prior_n, succ + prior_k, step)
+
+    def set_priors(self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray) -> None:
+        """Replace these problems' prior pseudo-counts (absolute; 0, 0: no prior). A problem's
+        evidence is its own counts plus its prior, whichever of the two was set first."""
+        slots = self._known_slots(np.atleast_1d(ids))
+        if slots.size == 0:
+            return
+        n = len(slots)
+        slots, new_n, new_k = _last_wins(
+            slots,
+            np.broadcast_to(np.asarray(attempts, dtype=np.float64), (n,)),
+            np.broadcast_to(np.asarray(successes, dtype=np.float64), (n,)),
+        )
+        old_n, old_k = self._priors.of(slots)
+        # x + p - p is x exactly when x is 0: a problem without outcomes stays unseen.
+        own_n = np.maximum(self._attempts[slots] - old_n, 0.0)
+        own_k = np.maximum(self._successes[slots] - old_k, 0.0)
+        self._priors.set(slots, new_n, new_k, self.n_problems)
+        self._write(slots, own_n + new_n, own_k + new_k, self._last_step[slots].astype(np.int64))
+
+    def replace_priors(self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray) -> None:
+        """Every prior at once (what the database holds): problems not named have none."""
+        n = self.n_problems
+        new_n, new_k = np.zeros(n), np.zeros(n)
+        slots = self._known_slots(np.asarray(ids, dtype=np.int64))
+        new_n[slots], new_k[slots] = attempts, successes
+        old_n, old_k = self._priors.full(n)
+        changed = np.flatnonzero((new_n != old_n) | (new_k != old_k))
+        if changed.size:
+            self.set_priors(self._ids[changed], new_n[changed], new_k[changed])
+
+    def priors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(prior attempts, prior successes) of the given problems (zeros: no prior)."""
+        return self._priors.of(self._known_slots(np.atleast_1d(ids)))
+
+    def _write(
+        self, slots: np.ndarray, att: np.ndarray, succ: np.ndarray, step: np.ndarray
+    ) -> None:
+        """Set the evidence of distinct slots and update the trees and totals."""
         old_weights = self._tree.leaves[slots]  # fancy indexing: copies
         self._totals.remove(self._attempts[slots], self._successes[slots], old_weights)
         was_seen = self._attempts[slots] > 0
@@ -258,7 +305,8 @@ class SamplingIndex:
     def nbytes(self) -> int:
         """Bytes held by all arrays (see the module docstring for the per-problem count)."""
         arrays = (self._ids, self._attempts, self._successes, self._last_step)
-        return sum(a.nbytes for a in arrays) + self._tree.nbytes + self._seen.nbytes
+        trees = self._tree.nbytes + self._seen.nbytes
+        return sum(a.nbytes for a in arrays) + trees + self._priors.nbytes
 
     def _n_eligible_uniform(self) -> int:
         return self.n_problems if self.estimator.is_posterior else self.n_seen

@@ -16,6 +16,7 @@ from typing import Literal, TypedDict, cast
 import numpy as np
 
 from service.curriculum.estimators import ZONE_NAMES, Estimator, zones
+from service.curriculum.information import queue_priority
 
 
 class ZoneCounts(TypedDict):
@@ -55,8 +56,9 @@ def zone_counts(counts: np.ndarray) -> ZoneCounts:
 
 
 # Bin edges are i/bins computed in floats (0.30000000000000004): rounded to what a person reads.
-# 10 decimals keep the edges of any bin count the API takes (<= 1000) distinct.
-EDGE_DECIMALS = 10
+# 4 decimals keep the edges of any bin count the API takes (<= 1000) distinct; the counts are
+# binned on the exact edges, only the reported ones are rounded.
+EDGE_DECIMALS = 4
 
 
 def readable_edges(edges: np.ndarray) -> list[float]:
@@ -182,7 +184,14 @@ def rollout_queue_slots(
     current_step: int,
     stale_after: int,
 ) -> list[tuple[np.ndarray, QueueReason]]:
-    """Slots that most need rollouts: unseen, then stale (oldest first), then most uncertain."""
+    """Slots that most need rollouts: unseen, then stale, then most uncertain.
+
+    Stale problems (no round for `stale_after` steps) are ranked by what a fresh round of K = 8
+    could teach: how far it would move the weight's estimate, with the old round's evidence
+    halved every `stale_after` steps (information.queue_priority). Not by age or id: a hard
+    problem last read 0 of 8 moves its weight more when re-read than a p = 0.5 one, so the
+    problems the student may have learnt since come back first. Ties: the older round first.
+    """
     out: list[tuple[np.ndarray, QueueReason]] = []
     seen = attempts > 0
     unseen = np.flatnonzero(~seen)[: max(limit, 0)]
@@ -190,7 +199,22 @@ def rollout_queue_slots(
     left = limit - len(unseen)
     stale_mask = seen & (current_step - last_step.astype(np.int64) >= stale_after)
     stale = np.flatnonzero(stale_mask)
-    stale = stale[smallest_k(last_step[stale], left)]
+    if len(stale) and left > 0:
+        config = estimator.config
+        age = current_step - last_step[stale].astype(np.int64)
+        priority = queue_priority(
+            attempts[stale],
+            successes[stale],
+            age,
+            estimator.kernel,
+            prior=(config.prior_alpha, config.prior_beta),
+            half_life=float(stale_after),
+        )
+        # smallest_k breaks ties by position; rank the older rounds first among equals.
+        by_age = np.argsort(last_step[stale], kind="stable")
+        stale = stale[by_age][smallest_k(-priority[by_age], left)]
+    else:
+        stale = stale[:0]
     out.append((stale, "stale"))
     left -= len(stale)
     rest = np.flatnonzero(seen & ~stale_mask)

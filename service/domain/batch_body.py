@@ -39,13 +39,13 @@ def _numbers(values: np.ndarray) -> bytes:
 def _source_names(result: draws.Draw) -> list[str] | None:
     if result.sources is None:
         return None
-    return [draws.SOURCES[code] for code in result.sources.tolist()]
+    return draws.source_names(result)
 
 
 def _tail(result: draws.Draw, names: list[str] | None) -> bytes:
     tail = b',"available":' + str(int(result.available)).encode()
     if names is not None:
-        tail += b',"sources":' + orjson.dumps({name: names.count(name) for name in draws.SOURCES})
+        tail += b',"sources":' + orjson.dumps(draws.source_counts(result))
     return tail + b"}"
 
 

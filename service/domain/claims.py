@@ -47,16 +47,19 @@ class BatchSpec:
     mode: draws.Mode
     fill: draws.FillPolicy = "none"
     skip_leased: bool = False
+    epsilon: float = 0.0  # the exploration share (curriculum/exploration.py)
 
     def digest(self) -> str:
         """What a draw key pins: the same key with another spec is a caller error (409)."""
-        body = {
+        body: dict[str, Any] = {
             "size": self.size,
             "seed": self.seed,
             "mode": self.mode,
             "fill": self.fill,
             "skip_leased": self.skip_leased,
         }
+        if self.epsilon:  # only when asked for: keys pinned before it existed still match
+            body["epsilon"] = self.epsilon
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -84,7 +87,16 @@ def batch(
                 return served
     exclude = lease_store.active(session, run.id, now) if spec.skip_leased else None
     entry = registry.get(session, run)
-    drawn = curriculum.draw_or_conflict(entry, spec.size, spec.seed, spec.mode, spec.fill, exclude)
+    drawn = curriculum.draw_or_conflict(
+        entry,
+        spec.size,
+        spec.seed,
+        spec.mode,
+        spec.fill,
+        exclude,
+        epsilon=spec.epsilon,
+        draw_key=draw_key,
+    )
     if draw_key is not None:
         lease_store.insert_draw(session, run.id, draw_key, digest, _pack(drawn))
     if lease is not None:
@@ -155,6 +167,7 @@ def _pack(drawn: draws.Draw) -> dict[str, Any]:
         "pass_rates": [None if math.isnan(p) else p for p in drawn.pass_rates.tolist()],
         "available": int(drawn.available),
         "sources": None if drawn.sources is None else drawn.sources.tolist(),
+        "exploring": drawn.exploring,
     }
 
 
@@ -168,4 +181,5 @@ def _unpack(stored: dict[str, Any]) -> draws.Draw:
         pass_rates=np.asarray(rates, dtype=np.float64),
         available=int(stored["available"]),
         sources=None if sources is None else np.asarray(sources, dtype=np.int8),
+        exploring=bool(stored.get("exploring", False)),  # pins stored before it: False
     )

@@ -22,7 +22,7 @@ from service.domain.runs import RunRef
 from service.models import Run
 from service.store import datasets as dataset_store
 from service.store import outcome_log
-from service.store import runs as run_store
+from service.store import priors as prior_store
 from service.store import stats as stats_store
 
 
@@ -34,6 +34,7 @@ class RunIndex:
     version: int
     max_problem_id: int
     synced_at: float
+    priors_version: int = 0  # the run's priors_version the index holds the priors of
     lock: threading.RLock = field(default_factory=threading.RLock)  # guards the index
     sync_lock: threading.Lock = field(default_factory=threading.Lock)  # one sync at a time
 
@@ -134,14 +135,16 @@ class IndexRegistry:
             entry = self._indexes.get(run.id)
             if entry is not None:
                 return entry
-            # Read the version before the rows: rows newer than it are re-pulled later,
+            # Read the versions before the rows: rows newer than them are re-pulled later,
             # which is harmless because they carry absolute values.
-            version, _ = run_store.current_state(session, run.id)
+            version, _, priors_version = prior_store.sync_state(session, run.id)
             problem_ids = dataset_store.problem_ids_after(session, run.dataset_id, 0)
             stat_ids, attempts, successes, last_step = stats_store.all_stats(session, run.id)
             index = SamplingIndex.build(
                 problem_ids, estimator_for(run), stat_ids, attempts, successes, last_step
             )
+            if priors_version and not _apply_priors(index, prior_store.all_priors(session, run.id)):
+                priors_version -= 1  # a prior of a problem added meanwhile: the next sync
             entry = RunIndex(
                 run_id=run.id,
                 dataset_id=run.dataset_id,
@@ -149,6 +152,7 @@ class IndexRegistry:
                 version=version,
                 max_problem_id=int(problem_ids[-1]) if len(problem_ids) else 0,
                 synced_at=time.monotonic(),
+                priors_version=priors_version,
             )
             self._indexes[run.id] = entry
             return entry
@@ -158,12 +162,16 @@ class IndexRegistry:
         # database I/O; apply under it. Rows carry absolute values and versions only grow, so
         # a sync that lost a race to a newer one is skipped rather than applied over it.
         seen_version, seen_max_id = entry.version, entry.max_problem_id
-        version, _ = run_store.current_state(session, entry.run_id)
+        version, _, priors_version = prior_store.sync_state(session, entry.run_id)
         new_ids = dataset_store.problem_ids_after(session, entry.dataset_id, seen_max_id)
         rows = None
         if version > seen_version:
             touched = outcome_log.problem_ids_since(session, entry.run_id, seen_version)
             rows = stats_store.stats_of(session, entry.run_id, touched)
+        # Priors change rarely (an upload): on a new priors version all of them are re-read.
+        priors = None
+        if priors_version > entry.priors_version:
+            priors = prior_store.all_priors(session, entry.run_id)
         with entry.lock:
             if len(new_ids):
                 # Ids arrive in increasing order: uploads to a dataset are serialised
@@ -175,4 +183,16 @@ class IndexRegistry:
                 if len(ids):
                     entry.index.set_stats(ids, attempts, successes, last_step)
                 entry.version = version
+            if priors is not None and priors_version > entry.priors_version:
+                if _apply_priors(entry.index, priors):
+                    entry.priors_version = priors_version
             entry.synced_at = time.monotonic()
+
+
+def _apply_priors(index: SamplingIndex, priors: list[np.ndarray]) -> bool:
+    """Every prior the database holds, into the index; False when some name problems the
+    index has not seen yet (added since it read the problems): those wait for the next sync."""
+    ids, attempts, successes = priors
+    known = index.slots_of(ids) >= 0
+    index.replace_priors(ids[known], attempts[known], successes[known])
+    return bool(known.all())

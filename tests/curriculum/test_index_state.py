@@ -135,7 +135,9 @@ def test_rollout_queue_orders_unseen_then_stale_then_uncertain():
     index.set_stats(seen, att, succ, step)
     queue = index.rollout_queue(limit=7, current_step=10, stale_after=5)
     assert queue[:2] == [(101, "unseen"), (103, "unseen")]
-    assert queue[2:4] == [(100, "stale"), (104, "stale")]  # last_step 1, then 2
+    # Stale by information: a fresh round moves the weight of 8-of-8 (104, where w is steep)
+    # more than that of 4-of-8 (100, where w is flat), though 100's round is older.
+    assert queue[2:4] == [(104, "stale"), (100, "stale")]
     # Uncertain: posterior variance under Beta(1,1): 2 attempts (105) is the most uncertain,
     # 64 attempts (106) the least; 107 (4/8) beats 108 (8/8) and 109 (1/8).
     assert queue[4:] == [(105, "uncertain"), (107, "uncertain"), (109, "uncertain")]
