@@ -122,6 +122,8 @@ class Run(Base):
     # Bumped by every outcomes request: orders writes for replicas pulling deltas.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     max_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Bumped by every write of the run's priors (problem_priors): replicas reload them.
+    priors_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     token_hash: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -290,3 +292,19 @@ class PinnedDraw(FirstAnswer, Base):
     __tablename__ = "pinned_draws"
 
     draw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ProblemPrior(Base):
+    """A problem's prior in a run, as Beta pseudo-counts (curriculum/priors.py): what an
+    uploaded profile (a pass rate worth `attempts` attempts) or another run's estimates
+    start the problem from. The index adds them to problem_stats' counts; they are kept
+    apart so that views can say what part of a count is prior."""
+
+    __tablename__ = "problem_priors"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempts: Mapped[float] = mapped_column(Double)
+    successes: Mapped[float] = mapped_column(Double)

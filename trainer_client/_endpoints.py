@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from . import _call, models
-from ._batch_format import BATCH_COLUMNS, parse_batch
+from ._batch_call import FILL_POLICIES as FILL_POLICIES
+from ._batch_call import MODES as MODES
+from ._batch_call import api_batch as api_batch
 from ._call import Call as Call  # the twins and _base reach Call through this module
 from ._call import _chunks, _items, _seg, _without_none
 from ._call import parse_response as parse_response
@@ -21,11 +21,12 @@ from ._call import sum_upserts as sum_upserts
 from ._outcome_rules import _checked_outcomes
 from ._retry import RetryMode
 from .limits import DEFAULT_LIMITS, Limits
+from .priors import api_copy_priors as api_copy_priors
+from .priors import api_set_priors as api_set_priors
 
 # The service's default per-request limit (trainer_client/limits.py): the client splits
 # longer lists.
 MAX_ITEMS_PER_REQUEST = DEFAULT_LIMITS.max_items_per_request
-FILL_POLICIES = ("none", "unseen", "unseen_then_uniform")
 
 
 # ---- the API, one builder per endpoint ---------------------------------------------------------
@@ -176,57 +177,6 @@ def api_weights(
     )
     # A read-only query sent as POST (the id list can be long): safe to repeat.
     return Call("POST", f"/v1/runs/{_seg(run)}/weights", models.WeightsPage.model_validate, body)
-
-
-def api_batch(
-    run: str,
-    size: int,
-    seed: int | None,
-    mode: str,
-    fill: str | None = None,
-    draw_key: str | None = None,
-    lease: models.Lease | Mapping[str, Any] | None = None,
-    skip_leased: bool | None = None,
-) -> Call[models.Batch]:
-    if mode not in ("proportional", "uniform"):
-        raise ValueError(f"mode must be 'proportional' or 'uniform', not {mode!r}")
-    if fill is not None and fill not in FILL_POLICIES:
-        raise ValueError(f"fill must be one of {FILL_POLICIES}, not {fill!r}")
-    checked = None if lease is None else models.Lease.model_validate(lease)
-    if checked is not None and draw_key is None:
-        # A leased draw changes run state: a fixed key makes a retry after a lost answer
-        # replay the same batch instead of leasing a second one.
-        draw_key = f"lease-{uuid.uuid4()}"
-    body = _without_none(
-        {
-            "size": size,
-            "seed": seed,
-            "mode": mode,
-            "fill": fill,
-            "draw_key": draw_key,
-            "lease": None if checked is None else checked.model_dump(mode="json"),
-            "skip_leased": skip_leased,
-        }
-    )
-    # A plain draw changes no run state (a lost answer is just drawn again); a pinned one
-    # answers a repeat with the stored batch. The columnar format is asked for, the row
-    # format accepted (older services, proxies that rewrite): _batch_format reads both.
-    return Call(
-        "POST",
-        f"/v1/runs/{_seg(run)}/batches",
-        models.Batch.model_validate,
-        body,
-        headers={"Accept": BATCH_COLUMNS_ACCEPT},
-        parse_bytes=_parse_batch,
-    )
-
-
-BATCH_COLUMNS_ACCEPT = f"{BATCH_COLUMNS}, application/json;q=0.9"
-
-
-def _parse_batch(response: httpx.Response) -> models.Batch:
-    items, rest = parse_batch(response.content, response.headers.get("content-type", ""))
-    return models.Batch.model_construct(items=items, **rest)
 
 
 def api_rollout_queue(

@@ -20,11 +20,12 @@ from . import models
 from ._base import BaseClient
 from ._retry import Outcome
 from .limits import ITER_WEIGHTS_PAGE, Limits
+from .priors import AsyncPriorMethods
 
 T = TypeVar("T")
 
 
-class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
+class AsyncPacedClient(AsyncPriorMethods, BaseClient[httpx.AsyncClient]):
     """Typed async client; one coroutine per endpoint, as PacedClient.
 
     Pass `transport=` (e.g. httpx.MockTransport) or a ready `http_client=` for advanced use;
@@ -163,17 +164,17 @@ class AsyncPacedClient(BaseClient[httpx.AsyncClient]):
         run: str,
         size: int,
         seed: int | None = None,
-        mode: Literal["proportional", "uniform"] = "proportional",
+        mode: Literal["proportional", "uniform", "thompson"] = "proportional",
         *,
         fill: Literal["none", "unseen", "unseen_then_uniform"] | None = None,
         draw_key: str | None = None,
         lease: models.Lease | Mapping[str, Any] | None = None,
         skip_leased: bool | None = None,
+        epsilon: float | None = None,
     ) -> models.Batch:
-        """Draw a batch. fill tops it up to `size`; draw_key pins it (every request with the
-        key gets the first one's items); lease claims its problems for a claimer;
-        skip_leased passes over problems drawn or claimed but not yet graded."""
-        call = core.api_batch(run, size, seed, mode, fill, draw_key, lease, skip_leased)
+        """Draw a batch. fill tops it up to `size`; draw_key pins it; lease claims it for a
+        claimer; skip_leased skips leased problems; mode thompson, epsilon: see api_batch."""
+        call = core.api_batch(run, size, seed, mode, fill, draw_key, lease, skip_leased, epsilon)
         return await self._request(call)
 
     async def rollout_queue(

@@ -26,7 +26,8 @@ class _Model(BaseModel):
 # above). tests/client/test_models_match_openapi.py holds them equal to the service's.
 ZONES = ("unseen", "intractable", "frontier", "mastered")  # ProblemStats.zone, Zones' fields
 ROLLOUT_REASONS = ("unseen", "stale", "uncertain")  # RolloutItem.reason
-BATCH_SOURCES = ("drawn", "fill_unseen", "fill_uniform")  # BatchItem.source, Batch.sources
+# BatchItem.source, Batch.sources ("explored": only in batches with an epsilon share)
+BATCH_SOURCES = ("drawn", "fill_unseen", "fill_uniform", "explored")
 
 
 # ---- service ---------------------------------------------------------------------------------
@@ -132,6 +133,8 @@ class ProblemStats(_Model):
     zone: str  # one of ZONES
     last_step: int | None = None
     errored: int = 0  # errored or timed-out attempts, not in attempts or the pass rate
+    prior_attempts: float = 0.0  # the prior's pseudo-counts (set_priors), added in estimates
+    prior_successes: float = 0.0
 
 
 class WeightItem(_Model):
@@ -140,6 +143,8 @@ class WeightItem(_Model):
     successes: int | float
     pass_rate: float | None = None
     weight: float
+    prior_attempts: float = 0.0  # the prior's pseudo-counts (set_priors), added in estimates
+    prior_successes: float = 0.0
 
 
 class WeightsPage(_Model):

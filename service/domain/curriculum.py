@@ -10,6 +10,7 @@ import numpy as np
 
 from service.curriculum import draws
 from service.curriculum.estimators import ZONE_NAMES, zones
+from service.curriculum.exploration import draw_rng
 from service.curriculum.summaries import QueueReason
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
@@ -27,6 +28,7 @@ from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
 from service.store import errored as errored_store
+from service.store import priors as prior_store
 from service.store import stats as stats_store
 
 
@@ -34,12 +36,17 @@ def _float_or_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[WeightItem]:
-    """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes)."""
+def _stat_items(
+    run: Run, rows: list[tuple[Any, ...]], priors: list[tuple[float, float]]
+) -> list[WeightItem]:
+    """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes);
+    priors: each row's prior pseudo-counts, added to its counts as the index adds them."""
     if not rows:
         return []
-    eff_attempts = np.array([r[3] or 0.0 for r in rows], dtype=np.float64)
-    eff_successes = np.array([r[4] or 0.0 for r in rows], dtype=np.float64)
+    prior_n = np.array([p[0] for p in priors], dtype=np.float64)
+    prior_k = np.array([p[1] for p in priors], dtype=np.float64)
+    eff_attempts = np.array([r[3] or 0.0 for r in rows], dtype=np.float64) + prior_n
+    eff_successes = np.array([r[4] or 0.0 for r in rows], dtype=np.float64) + prior_k
     estimator = estimator_for(run)
     weights = estimator.weights(eff_attempts, eff_successes)
     pass_rates = estimator.pass_rates(eff_attempts, eff_successes)
@@ -50,9 +57,18 @@ def _stat_items(run: Run, rows: list[tuple[Any, ...]]) -> list[WeightItem]:
             successes=int(r[2] or 0),
             pass_rate=_float_or_none(p),
             weight=float(w),
+            prior_attempts=float(n0),
+            prior_successes=float(k0),
         )
-        for r, p, w in zip(rows, pass_rates, weights, strict=True)
+        for r, p, w, n0, k0 in zip(rows, pass_rates, weights, prior_n, prior_k, strict=True)
     ]
+
+
+def _priors_of(uow: UnitOfWork, run: Run, ids: list[int]) -> list[tuple[float, float]]:
+    """Each problem's prior pseudo-counts, (0, 0) where it has none."""
+    # A run that never had a prior (priors_version 0) is not asked: the common case.
+    found = prior_store.of_problems(uow.session, run.id, ids) if ids and run.priors_version else {}
+    return [found.get(pid, (0.0, 0.0)) for pid in ids]
 
 
 def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut:
@@ -65,8 +81,9 @@ def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut
         if stats
         else (problem_id, 0, 0, 0.0, 0.0)
     )
-    (item,) = _stat_items(run, [row])
-    zone = zones(np.array([row[3]]), np.array([row[4]]))[0]
+    (item,) = _stat_items(run, [row], _priors_of(uow, run, [problem.id]))
+    evidence = (item.prior_attempts + row[3], item.prior_successes + row[4])
+    zone = zones(np.array([evidence[0]]), np.array([evidence[1]]))[0]
     return ProblemStatsOut(
         **item.model_dump(),
         zone=ZONE_NAMES[int(zone)],
@@ -93,13 +110,15 @@ def weights(
         for ext in problem_ids:
             s = stats.get(mapping[ext])
             rows.append((ext, *(s[:4] if s else (0, 0, 0.0, 0.0))))
-        return WeightsPage(items=_stat_items(run, rows), next_cursor=None)
+        priors = _priors_of(uow, run, [mapping[ext] for ext in problem_ids])
+        return WeightsPage(items=_stat_items(run, rows, priors), next_cursor=None)
 
     after = _decode_cursor(cursor)
     page = stats_store.stats_page(session, run.id, run.dataset_id, after, limit)
     rows = [(r[1], r[2], r[3], r[4], r[5]) for r in page]
     next_cursor = str(page[-1][0]) if len(page) == limit else None
-    return WeightsPage(items=_stat_items(run, rows), next_cursor=next_cursor)
+    priors = _priors_of(uow, run, [int(r[0]) for r in page])
+    return WeightsPage(items=_stat_items(run, rows, priors), next_cursor=next_cursor)
 
 
 def unknown_problem_ids(unknown: list[str]) -> InvalidItems:
@@ -130,10 +149,18 @@ def draw_or_conflict(
     mode: draws.Mode,
     fill: draws.FillPolicy = "none",
     exclude: np.ndarray | None = None,
+    *,
+    epsilon: float = 0.0,
+    draw_key: str | None = None,
 ) -> draws.Draw:
-    """The batch's problems; 409 when there are none (without a fill: none is eligible)."""
+    """The batch's problems; 409 when there are none (without a fill: none is eligible).
+    A Thompson or epsilon batch draws from (seed, draw key, the index's run version)."""
+    exploring = mode == "thompson" or epsilon > 0
     with entry.lock:
-        result = draws.draw(entry.index, size, rng_for(seed), mode, fill=fill, exclude=exclude)
+        rng = draw_rng(seed, draw_key, entry.version) if exploring else rng_for(seed)
+        result = draws.draw(
+            entry.index, size, rng, mode, fill=fill, exclude=exclude, epsilon=epsilon
+        )
         n_seen = entry.index.n_seen
     if len(result.problem_ids) == 0:
         why = _why_nothing_eligible(n_seen, mode)
@@ -147,10 +174,10 @@ def batch_items(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:
     """The response body; `source` and `sources` only when a fill policy was asked for."""
     body = _batch_items(result, texts)
     if result.sources is not None:
-        names = [draws.SOURCES[code] for code in result.sources.tolist()]
+        names = draws.source_names(result)
         for item, name in zip(body["items"], names, strict=True):
             item["source"] = name
-        body["sources"] = {name: names.count(name) for name in draws.SOURCES}
+        body["sources"] = draws.source_counts(result)
     return body
 
 
@@ -170,9 +197,8 @@ def batch_columns(result: draws.Draw, texts: list[Text]) -> dict[str, Any]:
     }
     body: dict[str, Any] = {"columns": columns, "available": int(result.available)}
     if result.sources is not None:
-        names = [draws.SOURCES[code] for code in result.sources.tolist()]
-        columns["source"] = names
-        body["sources"] = {name: names.count(name) for name in draws.SOURCES}
+        columns["source"] = draws.source_names(result)
+        body["sources"] = draws.source_counts(result)
     return body
 
 

@@ -93,7 +93,9 @@ class Sampler:
         entry = None if ref is None else self._registry.fresh(ref.id)
         if ref is None or entry is None:
             return await self._offload(self._with_database, run, spec, columns)  # type: ignore[no-any-return]
-        result = draw_or_conflict(entry, spec.size, spec.seed, spec.mode, spec.fill)
+        result = draw_or_conflict(
+            entry, spec.size, spec.seed, spec.mode, spec.fill, epsilon=spec.epsilon
+        )
         located = self._prompts.located(ref.dataset_id, result.problem_ids, result.slots)
         if located is None:
             located = await self._offload(self._complete, ref.dataset_id, result)
@@ -105,7 +107,9 @@ class Sampler:
         with self._transaction() as uow:
             ref = runs.require_ref(uow, run, self._run_refs)
             entry: RunIndex = self._registry.get(uow.session, ref)
-            result = draw_or_conflict(entry, spec.size, spec.seed, spec.mode, spec.fill)
+            result = draw_or_conflict(
+                entry, spec.size, spec.seed, spec.mode, spec.fill, epsilon=spec.epsilon
+            )
             located = self._prompts.complete(
                 uow.session, ref.dataset_id, result.problem_ids, result.slots
             )

@@ -110,6 +110,14 @@ class OutcomesAccepted(View):
 # ---- per-problem state ----------------------------------------------------------------------
 
 
+PRIOR_ATTEMPTS = (
+    "Pseudo-attempts of the problem's prior (POST /v1/runs/{run}/priors): added to its "
+    "counts as Beta pseudo-counts wherever its pass rate, weight and zone are estimated; 0 "
+    "without a prior. attempts and successes are the outcomes' own."
+)
+PRIOR_SUCCESSES = "Pseudo-successes of the problem's prior (pass rate x prior_attempts)."
+
+
 class ProblemStatsOut(View):
     problem_id: str
     attempts: int
@@ -120,6 +128,8 @@ class ProblemStatsOut(View):
     last_step: int | None
     # Attempts that errored or timed out: kept, shown, never in attempts or the pass rate.
     errored: int = 0
+    prior_attempts: float = Field(default=0.0, description=PRIOR_ATTEMPTS)
+    prior_successes: float = Field(default=0.0, description=PRIOR_SUCCESSES)
 
 
 class WeightItem(View):
@@ -128,11 +138,20 @@ class WeightItem(View):
     successes: int
     pass_rate: float | None
     weight: float
+    prior_attempts: float = Field(default=0.0, description=PRIOR_ATTEMPTS)
+    prior_successes: float = Field(default=0.0, description=PRIOR_SUCCESSES)
 
 
 class WeightsPage(View):
     items: list[WeightItem]
     next_cursor: str | None
+
+
+class PriorsSet(View):
+    """What a priors upload did."""
+
+    updated: int = Field(description="problems whose prior this request set")
+    problems_with_prior: int = Field(description="problems of the run with a prior, after it")
 
 
 # ---- rollout queue and difficulty -----------------------------------------------------------

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from typing_extensions import is_typeddict  # also knows typing_extensions' TypedDicts
 
 from trainer_client import _endpoints as api
-from trainer_client import models
+from trainer_client import models, priors
 from trainer_client._batch_format import BATCH_COLUMNS, FIELDS, BatchItem, _ColumnBody
 
 ALL_KINDS = frozenset({"string", "integer", "number", "boolean", "array", "object", "null"})
@@ -294,7 +294,7 @@ READS: dict[str, Callable[[], Read]] = {
     "api_get_problem_stats": lambda: Read(api.api_get_problem_stats("r", "p"), models.ProblemStats),
     "api_weights": lambda: Read(api.api_weights("r", ["p"], "10", 5), models.WeightsPage),
     "api_batch": lambda: Read(
-        api.api_batch("r", 4, 7, "proportional", "unseen", "k", LEASE, True), models.Batch
+        api.api_batch("r", 4, 7, "thompson", "unseen", "k", LEASE, True, 0.25), models.Batch
     ),
     "api_rollout_queue": lambda: Read(
         api.api_rollout_queue("r", 5, "w1", 30.0, True), models.RolloutQueue
@@ -305,6 +305,13 @@ READS: dict[str, Callable[[], Read]] = {
     "api_runs_summary": lambda: Read(api.api_runs_summary("d", "r*"), models.RunSummary, "items"),
     "api_compare": lambda: Read(api.api_compare(["a", "b"], ["b", "a"], 10, 5), models.Comparison),
     "api_problem_history": lambda: Read(api.api_problem_history("r", "p"), models.ProblemHistory),
+    "api_set_priors": lambda: Read(
+        api.api_set_priors(
+            "r", [{"problem_id": "p", "pass_rate": 0.5, "pseudo_attempts": 4}], 8.0, True, 10
+        )[0],
+        priors.PriorsSet,
+    ),
+    "api_copy_priors": lambda: Read(api.api_copy_priors("r", "o", 8.0, True), priors.PriorsSet),
 }
 # The client's request models and the request schemas they are sent as.
 SENT_MODELS = {
@@ -313,6 +320,7 @@ SENT_MODELS = {
     "Kernel": models.Kernel,
     "EstimatorSpec": models.Estimator,
     "Lease": models.Lease,
+    "PriorIn": priors.PriorItem,
 }
 
 

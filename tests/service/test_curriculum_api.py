@@ -54,9 +54,12 @@ def test_rollout_queue_orders_unseen_then_stale_then_uncertain(client, run_with_
 def test_weights_for_named_problems(client, run_with_spread):
     body = client.post("/v1/runs/run1/weights", json={"problem_ids": ["p2", "p9"]}).json()
     assert body["next_cursor"] is None
+    no_prior = {"prior_attempts": 0.0, "prior_successes": 0.0}
     assert body["items"] == [
-        {"problem_id": "p2", "attempts": 4, "successes": 2, "pass_rate": 0.5, "weight": 0.25},
-        {"problem_id": "p9", "attempts": 0, "successes": 0, "pass_rate": None, "weight": 0.0},
+        {"problem_id": "p2", "attempts": 4, "successes": 2, "pass_rate": 0.5, "weight": 0.25}
+        | no_prior,
+        {"problem_id": "p9", "attempts": 0, "successes": 0, "pass_rate": None, "weight": 0.0}
+        | no_prior,
     ]
     response = client.post("/v1/runs/run1/weights", json={"problem_ids": ["p2", "nope"]})
     assert response.status_code == 422 and response.json()["detail"][0]["items"] == ["nope"]

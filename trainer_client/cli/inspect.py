@@ -18,7 +18,16 @@ from trainer_client.limits import DEFAULT_LIMITS
 
 IMPORT_BATCH = DEFAULT_LIMITS.max_items_per_request
 EXPORT_PAGE = 10_000
-EXPORT_FIELDS = ("problem_id", "attempts", "successes", "pass_rate", "weight")
+# prior_*: the problem's prior pseudo-counts (paced priors), which pass_rate and weight include.
+EXPORT_FIELDS = (
+    "problem_id",
+    "attempts",
+    "successes",
+    "pass_rate",
+    "weight",
+    "prior_attempts",
+    "prior_successes",
+)
 
 
 def register(subparsers: argparse._SubParsersAction, lazy: Callable) -> None:
@@ -155,6 +164,8 @@ def _write_parquet(rows: Iterator[dict[str, Any]], path: str) -> int:
             ("successes", pa.int64()),
             ("pass_rate", pa.float64()),
             ("weight", pa.float64()),
+            ("prior_attempts", pa.float64()),
+            ("prior_successes", pa.float64()),
         ]
     )
     table = pa.Table.from_pylist(list(rows), schema=schema)

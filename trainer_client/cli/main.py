@@ -1,8 +1,8 @@
 """The ``paced`` command line: every command, each defined next to the code it drives.
 
 - run commands (``runs``, ``show``, ``top``, ``create-run``): cli/runs.py, and data commands
-  (``import``, ``export``): cli/inspect.py, over HTTP through the typed client (the base
-  install has them; ``--json`` for scripts);
+  (``import``, ``export``): cli/inspect.py, and ``priors``: cli/priors.py, over HTTP through
+  the typed client (the base install has them; ``--json`` for scripts);
 - trainer commands (``teacher``, ``train``, ``vllm-export``): cli/train.py (the ``trainer``
   extra's torch is imported only when one runs);
 - service commands (``serve``, ``db upgrade``): registered by the server distribution through
@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from trainer_client.cli import inspect as inspect_cli
+from trainer_client.cli import priors as priors_cli
 from trainer_client.cli import runs as runs_cli
 from trainer_client.cli import train as train_cli
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.register(sub, lazy)
     runs_cli.register(sub, lazy)
     inspect_cli.register(sub, lazy)
+    priors_cli.register(sub, lazy)
     return parser
 
 
