@@ -110,6 +110,12 @@ def test_grpo_trains_only_on_groups_with_reward_variance(service_url, tmp_path):
         assert all(pid not in HOPELESS | SOLVED for pid in (g.problem_id for g in result.kept))
     assert sum(r.stats.refills for r in gate.results) > 0
     assert sum(r.stats.zero_variance for r in gate.results) > 0
+    print(
+        f"TRL GRPO + gate: {STEPS} steps x {PROMPTS} groups trained, generated per step"
+        f" {[r.stats.generated for r in gate.results]} (budget {MAX_GROUPS}), zero-variance"
+        f" {[r.stats.zero_variance for r in gate.results]}, refills"
+        f" {[r.stats.refills for r in gate.results]}"
+    )
 
 
 def test_the_gate_metrics_are_logged_with_trls_own(service_url, tmp_path):

@@ -195,3 +195,20 @@ def test_a_step_with_nothing_left_to_draw_reports_it(service_url):
     assert sorted(g.problem_id for g in result.kept) == ["p02", "p05"]
     assert result.stats.exhausted and not result.stats.budget_hit
     assert sorted(result.seen) == PROBLEMS[:6]
+
+
+def test_the_tally_counts_flat_groups_as_the_gate_does():
+    # What the verl buffer reports per sample (GroupTally); NaN rewards (unscorable) are left
+    # out, and a group with fewer than two scored attempts has no variance.
+    from trainer_client.trainer.gate import GroupTally
+
+    tally = GroupTally()
+    for rewards in ([1.0, 0.0], [1.0, 1.0], [0.5, 0.5 + 1e-12], [float("nan"), 1.0], [0.0, 0.3]):
+        tally.add(rewards)
+    assert tally.metrics("g/") == {
+        "g/generated_groups": 5.0,
+        "g/zero_variance_groups": 3.0,
+        "g/zero_variance_share": 0.6,
+    }
+    tally.reset()
+    assert tally.metrics("g/")["g/generated_groups"] == 0.0
