@@ -62,9 +62,13 @@ class RolledGroup:
 
     @property
     def zero_variance(self) -> bool:
-        """All rewards equal (NaN rewards, unscorable ones, left out): no advantage."""
-        finite = [r for r in self.rewards if not math.isnan(r)]
-        return len(finite) < 2 or max(finite) - min(finite) <= ZERO_VARIANCE_ATOL
+        return is_zero_variance(self.rewards)
+
+
+def is_zero_variance(rewards: Sequence[float]) -> bool:
+    """All rewards equal (NaN rewards, unscorable ones, left out): no advantage."""
+    finite = [r for r in rewards if not math.isnan(r)]
+    return len(finite) < 2 or max(finite) - min(finite) <= ZERO_VARIANCE_ATOL
 
 
 def rolled_group(problem_id: str, rewards: Sequence[float], threshold: float = 1.0, ref=None):
@@ -107,6 +111,30 @@ class GateStats:
             f"{prefix}budget_hits": float(self.budget_hit),
             f"{prefix}short_groups": float(self.short),
         }
+
+
+@dataclass
+class GroupTally:
+    """Finished groups and how many had zero variance, since the last reset: the gate's
+    metrics where the trainer does its own filtering and refilling (verl's DAPO filter)."""
+
+    groups: int = 0
+    zero_variance: int = 0
+
+    def add(self, rewards: Sequence[float]) -> None:
+        self.groups += 1
+        self.zero_variance += is_zero_variance(rewards)
+
+    def metrics(self, prefix: str = METRIC_PREFIX) -> dict[str, float]:
+        share = self.zero_variance / self.groups if self.groups else 0.0
+        return {
+            f"{prefix}generated_groups": float(self.groups),
+            f"{prefix}zero_variance_groups": float(self.zero_variance),
+            f"{prefix}zero_variance_share": share,
+        }
+
+    def reset(self) -> None:
+        self.groups = self.zero_variance = 0
 
 
 @dataclass
