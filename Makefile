@@ -143,13 +143,22 @@ experiment-audit: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python experiments/snr.py --loss fkl rkl
 	OMP_NUM_THREADS=1 $(BIN)/python experiments/reestimate_check.py
 
+# Every row also goes to $(BENCH_OUT); bench/acceptance.py then prints issue 25's targets
+# (met / not met) from it. A before/after pair: BENCH_ARGS="--code /work/baseline" runs
+# client, profile_batch, cold and http against that checkout (bench/pair.py interleaves).
+BENCH_OUT ?= bench-results.jsonl
+RECORD = $(BIN)/python bench/record.py $(BENCH_OUT) --
 bench: $(STAMP) $(VLLM_STAMP)
-	$(BIN)/python bench/client.py
-	$(BIN)/python bench/sampling.py
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/http.py
-	$(BIN)/python bench/dashboard.py
-	$(VLLM_BIN)/python bench/rollouts.py
+	rm -f $(BENCH_OUT)
+	$(RECORD) $(BIN)/python bench/client.py $(BENCH_ARGS)
+	$(RECORD) $(BIN)/python bench/profile_batch.py $(BENCH_ARGS)
+	$(RECORD) $(BIN)/python bench/cold.py $(BENCH_ARGS)
+	$(RECORD) $(BIN)/python bench/sampling.py
+	$(RECORD) $(BIN)/python bench/ingest.py
+	$(RECORD) $(BIN)/python bench/http.py $(BENCH_ARGS)
+	$(RECORD) $(BIN)/python bench/dashboard.py
+	$(RECORD) $(VLLM_BIN)/python bench/rollouts.py
+	$(BIN)/python bench/acceptance.py $(BENCH_OUT)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache .hypothesis paced.db paced.db-*
