@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.compare import _run_all, _upload_pool
+from experiments.compare import _run_all
 from experiments.worker import RunSpec
 from trainer_client.trainer.config import TrainConfig
 
@@ -43,8 +43,9 @@ def run_planned(
     shutil.rmtree(work, ignore_errors=True)
     raw_dir.mkdir(parents=True, exist_ok=True)
     names = {p.config.run: p.name for p in planned}
+    # No upload here: each run's ensure_run creates the dataset and upserts the pool's
+    # problems that have a verified reference (the same set: the task's references are).
     with local_service(work / "service") as url:
-        _upload_pool(url, task_dir)
         specs = [
             RunSpec(
                 arm=p.arm,
