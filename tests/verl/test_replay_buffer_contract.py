@@ -194,6 +194,10 @@ def test_sync_dapo_evicts_flat_groups_refills_twice_and_paced_counts_them_first(
         assert metrics["validation/paced/recorded_groups"] == 4
         assert metrics["validation/paced/recorded_attempts"] == 8
         assert metrics["validation/paced/pending_posts"] == 0
+        # The gate's view (trainer/gate.py GroupTally): 4 groups rolled out, 1 flat.
+        assert metrics["validation/paced/gate/generated_groups"] == 4
+        assert metrics["validation/paced/gate/zero_variance_groups"] == 1
+        assert metrics["validation/paced/gate/zero_variance_share"] == 0.25
 
 
 def test_async_drop_evicts_stale_groups_and_refills_one_for_one(

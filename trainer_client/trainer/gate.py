@@ -44,7 +44,7 @@ from trainer_client.limits import DEFAULT_LIMITS
 from trainer_client.trainer.outcomes import group_outcomes, post_outcomes
 from trainer_client.trainer.seeds import derive_seed
 
-Mode = Literal["proportional", "uniform"]
+Mode = Literal["proportional", "uniform", "thompson"]
 Fill = Literal["none", "unseen", "unseen_then_uniform"]
 ZERO_VARIANCE_ATOL = 1e-8  # TRL's own test (frac_reward_zero_std): isclose(std, 0)
 METRIC_PREFIX = "paced_gate/"
@@ -153,7 +153,8 @@ class ZeroVarianceGate:
 
     size: groups a step trains on. max_groups: groups a step may roll out in all (default
     3 x size, what DAPO's recipes generate). mode / fill / skip_leased: how refills are drawn
-    (proportional ∝ w(p) by default; uniform for a uniform-sampling trainer). post=False when
+    (proportional ∝ w(p) by default; thompson: w at a posterior draw; uniform for a
+    uniform-sampling trainer). post=False when
     something else already posts each group (TRL's PacedReward wrapper)."""
 
     def __init__(

@@ -25,6 +25,7 @@ from trainer_client.client import PacedClient
 from trainer_client.integrations.verl.groups import read_graded_groups, rollout_id
 from trainer_client.integrations.verl.ledger import OutcomeLedger
 from trainer_client.integrations.verl.settings import BufferSettings
+from trainer_client.trainer.gate import GroupTally
 
 VALIDATION = "val"  # verl's validation partition: its rollouts are not training outcomes
 
@@ -59,6 +60,7 @@ class _PacedPosting:
             state_path=self.paced.state_path,
         )
         self._posted_since_sample = {"groups": 0, "attempts": 0}
+        self.gate_tally = GroupTally()  # zero-variance share of the groups rolled out
         self.ledger.flush()  # what a previous process left pending
 
     # ---- the hook --------------------------------------------------------------------------
@@ -92,6 +94,8 @@ class _PacedPosting:
             self.ledger.record(partition_id, global_steps, groups)
             self._posted_since_sample["groups"] += len(groups)
             self._posted_since_sample["attempts"] += sum(len(g.passed) for g in groups)
+            for group in groups:
+                self.gate_tally.add(group.rewards)
         if self.ledger.pending:
             self.ledger.flush()
 
@@ -104,7 +108,9 @@ class _PacedPosting:
             metrics[f"{prefix}/paced/recorded_groups"] = self._posted_since_sample["groups"]
             metrics[f"{prefix}/paced/recorded_attempts"] = self._posted_since_sample["attempts"]
             metrics[f"{prefix}/paced/pending_posts"] = len(self.ledger.pending)
+            metrics.update(self.gate_tally.metrics(f"{prefix}/paced/gate/"))
             self._posted_since_sample = {"groups": 0, "attempts": 0}
+            self.gate_tally.reset()
         return batch, metrics
 
     def state_dict(self) -> dict[str, Any]:
