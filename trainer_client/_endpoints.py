@@ -226,8 +226,10 @@ def api_overview(run: str, bins: int, top: int) -> Call[models.Overview]:
     )
 
 
-def api_runs_summary(dataset: str | None, name: str | None) -> Call[list[models.RunSummary]]:
-    params = _without_none({"dataset": dataset, "name": name})
+def api_runs_summary(
+    dataset: str | None, name: str | None, rollouts: bool = False
+) -> Call[list[models.RunSummary]]:
+    params = _without_none({"dataset": dataset, "name": name, "rollouts": rollouts or None})
     return Call("GET", "/v1/runs-summary", _items(models.RunSummary), params=params)
 
 

@@ -205,10 +205,11 @@ class AsyncPacedClient(AsyncPriorMethods, BaseClient[httpx.AsyncClient]):
     # ---- across runs -------------------------------------------------------------------------
 
     async def runs_summary(
-        self, dataset: str | None = None, name: str | None = None
+        self, dataset: str | None = None, name: str | None = None, rollouts: bool = False
     ) -> list[models.RunSummary]:
-        """Every run with its newest history snapshot; `name` is a glob such as "paced-s*"."""
-        return await self._request(core.api_runs_summary(dataset, name))
+        """Every run with its newest history snapshot; `name` is a glob such as "paced-s*";
+        rollouts: also each run's graded and errored attempts (a scan of its rows)."""
+        return await self._request(core.api_runs_summary(dataset, name, rollouts))
 
     async def compare(
         self,

@@ -206,10 +206,11 @@ class PacedClient(PriorMethods, BaseClient[httpx.Client]):
     # ---- across runs -------------------------------------------------------------------------
 
     def runs_summary(
-        self, dataset: str | None = None, name: str | None = None
+        self, dataset: str | None = None, name: str | None = None, rollouts: bool = False
     ) -> list[models.RunSummary]:
-        """Every run with its newest history snapshot; `name` is a glob such as "paced-s*"."""
-        return self._request(core.api_runs_summary(dataset, name))
+        """Every run with its newest history snapshot; `name` is a glob such as "paced-s*";
+        rollouts: also each run's graded and errored attempts (a scan of its rows)."""
+        return self._request(core.api_runs_summary(dataset, name, rollouts))
 
     def compare(
         self,

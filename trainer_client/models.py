@@ -228,6 +228,8 @@ class HistoryPoint(_Model):
 class RunSummary(_Model):
     run: Run
     latest: HistoryPoint | None = None  # None before the run's first outcomes
+    rollouts: int | None = None  # graded attempts (asked for with rollouts=True)
+    errored_rollouts: int | None = None
 
 
 class ComparedRun(_Model):

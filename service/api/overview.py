@@ -30,11 +30,17 @@ def runs_summary(
     name: Annotated[
         str | None, Query(pattern=schemas.NAME_GLOB, description="run-name glob, e.g. paced-s*")
     ] = None,
+    rollouts: Annotated[
+        bool,
+        Query(description="Also count each run's rollouts (a scan of its problems' rows)."),
+    ] = False,
     ctx: AppContext = Depends(get_ctx),
 ) -> reports.RunsSummary:
     """Every run (filtered by dataset and name glob) with its newest history snapshot:
-    zone counts, mean weight, effective problems and when it was taken. One query."""
-    return reports.RunsSummary(items=ctx.use(overview.runs_summary, ctx.registry, dataset, name))
+    zone counts, mean weight, effective problems and when it was taken. One query (two more
+    with rollouts=true)."""
+    items = ctx.use(overview.runs_summary, ctx.registry, dataset, name, rollouts)
+    return reports.RunsSummary(items=items)
 
 
 @router.get(

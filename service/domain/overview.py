@@ -49,21 +49,30 @@ def runs_summary(
     registry: IndexRegistry,
     dataset: str | None = None,
     name_glob: str | None = None,
+    rollouts: bool = False,
 ) -> list[RunSummary]:
     """Each run with its newest snapshot (``latest`` is None before its first outcomes),
     live from the run's index where this process has one loaded (the stored one otherwise:
     loading every run's index for a listing would cost O(all problems))."""
     summaries = []
-    for run, dataset_name, snapshot in store.runs_with_latest_snapshot(
-        uow.session, dataset, name_glob
-    ):
+    listed = store.runs_with_latest_snapshot(uow.session, dataset, name_glob)
+    totals = store.rollouts_of_runs(uow.session, [r.id for r, _, _ in listed]) if rollouts else {}
+    for run, dataset_name, snapshot in listed:
         latest = history_point(snapshot) if snapshot is not None else None
         entry = registry.loaded(run.id) if run.version else None
         if entry is not None:
             with entry.lock:
                 live = live_point(run, entry.index)
             latest = with_live_point([latest] if latest else [], live)[-1]
-        summaries.append(RunSummary(run=run_service.run_view(run, dataset_name), latest=latest))
+        graded, errored = totals.get(run.id, (0, 0)) if rollouts else (None, None)
+        summaries.append(
+            RunSummary(
+                run=run_service.run_view(run, dataset_name),
+                latest=latest,
+                rollouts=graded,
+                errored_rollouts=errored,
+            )
+        )
     return summaries
 
 

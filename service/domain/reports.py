@@ -64,6 +64,14 @@ class RunSummary(View):
     latest: HistoryPoint | None = Field(
         description="The run's newest history snapshot; null before its first outcomes."
     )
+    rollouts: int | None = Field(
+        None,
+        description="Graded attempts posted to the run, all problems together (rollouts=true "
+        "asks for it; null otherwise).",
+    )
+    errored_rollouts: int | None = Field(
+        None, description="Errored or timed-out attempts, likewise (not in `rollouts`)."
+    )
 
 
 class RunsSummary(View):

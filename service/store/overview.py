@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
-from service.models import Dataset, OutcomeBatch, Run, RunHistory
+from service.models import Dataset, ErroredAttempts, OutcomeBatch, ProblemStats, Run, RunHistory
 from service.store.history import SNAPSHOT_FIELDS as FIELDS
 from service.store.outcome_log import DTYPES
 
@@ -62,6 +62,28 @@ def runs_with_latest_snapshot(
     if name_glob is not None:
         stmt = stmt.where(name_matches(session, name_glob))
     return [(run, ds, snap) for run, ds, snap in session.execute(stmt)]
+
+
+def rollouts_of_runs(session: Session, run_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """run id -> (graded attempts, errored attempts) over all its problems: one aggregate
+    per table (a scan of the runs' rows: asked for, not part of every listing)."""
+    if not run_ids:
+        return {}
+    graded = session.execute(
+        select(ProblemStats.run_id, func.sum(ProblemStats.total_attempts))
+        .where(ProblemStats.run_id.in_(list(run_ids)))
+        .group_by(ProblemStats.run_id)
+    )
+    errored_rows = session.execute(
+        select(ErroredAttempts.run_id, func.sum(ErroredAttempts.errored))
+        .where(ErroredAttempts.run_id.in_(list(run_ids)))
+        .group_by(ErroredAttempts.run_id)
+    )
+    errored = {run_id: n for run_id, n in errored_rows}
+    totals = {run_id: (int(n or 0), int(errored.get(run_id) or 0)) for run_id, n in graded}
+    for run_id, n in errored.items():
+        totals.setdefault(run_id, (0, int(n or 0)))
+    return totals
 
 
 def runs_by_names(session: Session, names: Sequence[str]) -> list[tuple[Run, str]]:

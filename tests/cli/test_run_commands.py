@@ -62,6 +62,7 @@ def test_runs_shows_each_runs_progress_quietly(server):
         "MASTERED",
     ]
     assert row.split()[:7] == ["r1", "arith", "3", "0", "1", "4", "1"]
+    assert header.split()[8] == "ROLLOUTS" and row.split()[8] == str(6 * 8)  # 6 groups of 8
     verbose = subprocess.run(
         [str(PACED), "-v", "runs", "--url", server], capture_output=True, text=True, timeout=120
     )

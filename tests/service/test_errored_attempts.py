@@ -75,3 +75,17 @@ def test_errored_zero_is_the_same_body_as_no_errored(client):
     zero = [{**plain[0], "errored": 0}]
     assert post_outcomes(client, "run1", zero, key="k-2").status_code == 200  # a replay
     assert stats(client, ids[0])["attempts"] == 3
+
+
+def test_runs_summary_counts_graded_and_errored_rollouts_when_asked(client):
+    ids = make_dataset(client, n=2)
+    make_run(client)
+    body = [
+        {"problem_id": ids[0], "attempts": 6, "successes": 3, "errored": 2},
+        {"problem_id": ids[1], "attempts": 0, "successes": 0, "errored": 8},
+    ]
+    post_outcomes(client, "run1", body)
+    (asked,) = client.get("/v1/runs-summary?rollouts=true").json()["items"]
+    assert (asked["rollouts"], asked["errored_rollouts"]) == (6, 10)
+    (plain,) = client.get("/v1/runs-summary").json()["items"]
+    assert plain["rollouts"] is None  # not counted unless asked

@@ -68,7 +68,7 @@ def _step(step: int | None) -> str:
 @guarded
 def runs_command(args: argparse.Namespace) -> int:
     with client(args) as paced:
-        summaries = paced.runs_summary(dataset=args.dataset, name=args.name)
+        summaries = paced.runs_summary(dataset=args.dataset, name=args.name, rollouts=True)
     if args.json:
         print_json(summaries)
         return 0
@@ -83,12 +83,13 @@ def runs_command(args: argparse.Namespace) -> int:
                 _step(run.step),
                 *(["-"] * 4 if zones is None else [str(getattr(zones, z)) for z in ZONE_ORDER]),
                 "-" if latest is None else f"{latest.effective_problems:.1f}",
+                str(summary.rollouts or 0),
                 f"{run.estimator.kind}/{run.estimator.window}",
                 run.created_at.strftime("%Y-%m-%d %H:%M") if run.created_at else "",
             ]
         )
     header = ["RUN", "DATASET", "STEP", "UNSEEN", "INTRACT.", "FRONTIER", "MASTERED"]
-    print(format_table([*header, "EFFECTIVE", "ESTIMATOR", "CREATED"], rows))
+    print(format_table([*header, "EFFECTIVE", "ROLLOUTS", "ESTIMATOR", "CREATED"], rows))
     return 0
 
 
