@@ -203,8 +203,10 @@ class SamplingIndex:
             np.broadcast_to(np.asarray(successes, dtype=np.float64), (n,)),
             np.broadcast_to(np.asarray(last_step, dtype=np.int64), (n,)),
         )
-        prior_n, prior_k = self._priors.of(slots)
-        self._write(slots, att + prior_n, succ + prior_k, step)
+        if self._priors.any:
+            prior_n, prior_k = self._priors.of(slots)
+            att, succ = att + prior_n, succ + prior_k
+        self._write(slots, att, succ, step)
 
     def set_priors(self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray) -> None:
         """Replace these problems' prior pseudo-counts (absolute; 0, 0: no prior). A problem's
