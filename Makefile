@@ -118,7 +118,7 @@ DEMO_REAL_ARGS ?=
 demo-real: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.tasks.word_problems.demo $(DEMO_REAL_ARGS)
 
-# Issue 27: what the zero-variance gate saves (bench/gate.py; ~8 min on 2 shared cores). The
+# Issue 27: what the zero-variance gate saves (bench/gate.py; ~11 min on 2 shared cores). The
 # task is built first when work/task lacks it (~8 min once; a cached build is reused).
 bench-gate: $(STAMP)
 	$(BIN)/python -c "from trainer_client.tasks.arithmetic.build import prepare; prepare('work/task')"
@@ -144,8 +144,8 @@ experiment-audit: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python experiments/reestimate_check.py
 
 # Every row also goes to $(BENCH_OUT); bench/acceptance.py then prints issue 25's targets
-# (met / not met) from it. A before/after pair: BENCH_ARGS="--code /work/baseline" runs
-# client, profile_batch, cold and http against that checkout (bench/pair.py interleaves).
+# (met / not met) from it. BENCH_ARGS="--code DIR" runs every script but rollouts against
+# that checkout's code (the "before" of a pair; bench/pair.py interleaves the two).
 BENCH_OUT ?= bench-results.jsonl
 RECORD = $(BIN)/python bench/record.py $(BENCH_OUT) --
 bench: $(STAMP) $(VLLM_STAMP)
@@ -153,10 +153,10 @@ bench: $(STAMP) $(VLLM_STAMP)
 	$(RECORD) $(BIN)/python bench/client.py $(BENCH_ARGS)
 	$(RECORD) $(BIN)/python bench/profile_batch.py $(BENCH_ARGS)
 	$(RECORD) $(BIN)/python bench/cold.py $(BENCH_ARGS)
-	$(RECORD) $(BIN)/python bench/sampling.py
-	$(RECORD) $(BIN)/python bench/ingest.py
+	$(RECORD) $(BIN)/python bench/sampling.py $(BENCH_ARGS)
+	$(RECORD) $(BIN)/python bench/ingest.py $(BENCH_ARGS)
 	$(RECORD) $(BIN)/python bench/http.py $(BENCH_ARGS)
-	$(RECORD) $(BIN)/python bench/dashboard.py
+	$(RECORD) $(BIN)/python bench/dashboard.py $(BENCH_ARGS)
 	$(RECORD) $(VLLM_BIN)/python bench/rollouts.py
 	$(BIN)/python bench/acceptance.py $(BENCH_OUT)
 

@@ -19,6 +19,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 sys.path.insert(0, str(_ROOT))
 
+import bench  # noqa: E402,F401  (this checkout's bench package, whatever --code says)
+from bench._code import use_code_from_argv  # noqa: E402
+
+use_code_from_argv()  # before anything imports `service`
+
 import argparse
 import contextlib
 import json
@@ -66,6 +71,8 @@ def main() -> None:
     parser.add_argument("--compare-runs", type=int, default=5)
     parser.add_argument("--history-points", type=int, default=512)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--code", default=None, help="this checkout's service (a pair)")
+    parser.add_argument("--label", default="")
     args = parser.parse_args()
     compared = [f"cmp-{i}" for i in range(args.compare_runs)]
     bare = [f"arm-s{i:03d}" for i in range(args.runs - 1 - len(compared))]
@@ -113,6 +120,7 @@ def main() -> None:
                 client, compare, args.repeats
             )
             result["compare_bytes"] = len(body.content)
+            result["label"] = args.label
             result["machine"] = f"{platform.machine()} cores={os.cpu_count()}"
         app.state.ctx.engine.dispose()
     print(json.dumps(result))

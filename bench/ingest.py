@@ -16,6 +16,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 sys.path.insert(0, str(_ROOT))
 
+import bench  # noqa: E402,F401  (this checkout's bench package, whatever --code says)
+from bench._code import use_code_from_argv  # noqa: E402
+
+use_code_from_argv()  # before anything imports `service`
+
 import argparse
 import json
 import os
@@ -117,6 +122,8 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--code", default=None, help="serve this checkout's code (a pair)")
+    parser.add_argument("--label", default="")
     args = parser.parse_args()
     import contextlib
 
@@ -125,7 +132,8 @@ def main() -> None:
         "postgres": lambda tmp: pg_database(),
     }
     for backend in args.backends.split(","):
-        print(json.dumps(run_backend(backend, factories[backend], args)), flush=True)
+        row = run_backend(backend, factories[backend], args)
+        print(json.dumps({**row, "label": args.label}), flush=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ use_code_from_argv()  # before anything imports `service`
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import collections  # noqa: E402
+import contextlib  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -310,13 +311,25 @@ def _report_lines(report: str, n_fields: int) -> list[list[str]]:
     return rows
 
 
-def pin(server_pid: int, enabled: bool) -> None:
-    """Server (all its threads) on core 0, this process on core 1."""
+@contextlib.contextmanager
+def pinned(server_pid: int, enabled: bool):
+    """Server (all its threads) on core 0 and this process on core 1 while profiling; then
+    both back on every core. Only around the profilers: a pinned server that waits for each
+    request loses its core to any neighbour meanwhile, and its latency shows it."""
     if not enabled:
+        yield
         return
-    for task in Path(f"/proc/{server_pid}/task").iterdir():
-        os.sched_setaffinity(int(task.name), {0})
+    cores = os.sched_getaffinity(0)
+    tasks = [int(task.name) for task in Path(f"/proc/{server_pid}/task").iterdir()]
+    for task in tasks:
+        os.sched_setaffinity(task, {0})
     os.sched_setaffinity(0, {1})
+    try:
+        yield
+    finally:
+        for task in [int(task.name) for task in Path(f"/proc/{server_pid}/task").iterdir()]:
+            os.sched_setaffinity(task, cores)
+        os.sched_setaffinity(0, cores)
 
 
 def main() -> None:
@@ -344,9 +357,9 @@ def main() -> None:
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=(os.cpu_count() or 1) >= 2,
-        help="server on core 0, this client on core 1 (default with 2+ cores): the client "
-        "woken by a response would otherwise preempt the server on its core, and a sampling "
-        "profiler would charge that wait to the server's socket write",
+        help="while profiling, server on core 0 and this client on core 1 (default with 2+ "
+        "cores): the client woken by a response would otherwise preempt the server on its "
+        "core, and a sampling profiler would charge that wait to the server's socket write",
     )
     args = parser.parse_args()
     import service as service_package
@@ -361,7 +374,6 @@ def main() -> None:
         db_url = seeded_database(args.problems, Path(tmp))
         with serve(db_url, Path(tmp), extra_env=env) as base:
             pid = PIDS[base]
-            pin(pid, args.pin)
             asyncio.run(timed_loop(base, path, 1, 0, 1, args.format))  # builds the index
             settle(base)
             warm(base, pid, args.batch_size, args.warm_budget_s)
@@ -377,7 +389,8 @@ def main() -> None:
                     )  # fmt: skip
 
                 keep = Path(args.py_spy_raw) if args.py_spy_raw else None
-                profile = py_spy_profile(pid, load, keep, args.py_spy_gil)
+                with pinned(pid, args.pin):
+                    profile = py_spy_profile(pid, load, keep, args.py_spy_gil)
             perf, perfed = None, {}
             if args.perf:
 
@@ -388,10 +401,10 @@ def main() -> None:
                     )  # fmt: skip
 
                 keep = Path(args.perf_report) if args.perf_report else None
-                perf = perf_profile(pid, perf_load, keep)
+                with pinned(pid, args.pin):
+                    perf = perf_profile(pid, perf_load, keep)
         media = COLUMNS if args.format == "columns" else "application/json"
         with floor_server(payload, media) as (floor_base, floor_pid):
-            pin(floor_pid, args.pin)
             asyncio.run(timed_loop(floor_base, BARE_PATH, 1, 0, 200, args.format))
             floor = measure(floor_base, floor_pid, BARE_PATH, 1, 1, args.requests, args.format)
             floor_model = measure(
@@ -407,7 +420,7 @@ def main() -> None:
         "response_bytes": len(payload),
         "requests": args.requests,
         "log_level": env["PACED_LOG_LEVEL"],
-        "pinned": args.pin,
+        "profiled_pinned": args.pin,
         **row,
         "floor_server_cpu_ms": floor["server_cpu_ms"],
         "floor_p50_ms": floor["p50_ms"],

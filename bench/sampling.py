@@ -17,6 +17,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import bench  # noqa: E402,F401  (this checkout's bench package, whatever --code says)
+from bench._code import use_code_from_argv  # noqa: E402
+
+use_code_from_argv()  # before anything imports `service`
+
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex  # noqa: E402
 
 ROLLOUTS = 8
@@ -132,12 +137,14 @@ def bench_one(n: int, batches: list[int], repeats: int, seed: int = 0) -> list[d
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="N up to 1e6, fewer repeats")
+    parser.add_argument("--code", default=None, help="this checkout's service (a pair)")
+    parser.add_argument("--label", default="")
     args = parser.parse_args(argv)
     sizes = [10_000, 100_000, 1_000_000] + ([] if args.quick else [10_000_000])
     repeats = 7 if args.quick else 21
     for n in sizes:
         for row in bench_one(n, [64, 512, 4096], repeats):
-            print(json.dumps(row), flush=True)
+            print(json.dumps({**row, "label": args.label}), flush=True)
 
 
 if __name__ == "__main__":
