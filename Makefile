@@ -118,7 +118,7 @@ DEMO_REAL_ARGS ?=
 demo-real: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m trainer_client.tasks.word_problems.demo $(DEMO_REAL_ARGS)
 
-# Issue 27: what the zero-variance gate saves (bench/gate.py; ~11 min on 2 shared cores). The
+# Issue 27: what the zero-variance gate saves (bench/gate.py; 13 min on 2 busy shared cores). The
 # task is built first when work/task lacks it (~8 min once; a cached build is reused).
 bench-gate: $(STAMP)
 	$(BIN)/python -c "from trainer_client.tasks.arithmetic.build import prepare; prepare('work/task')"

@@ -18,8 +18,11 @@ paced run, and trains the same number of groups:
   paced_gate_known  the same, with the pool's history known: the build's 8-sample pass rate
                   of every problem posted before step 1 (what a run knows after one pass
                   over its data). Those 8,000 groups are not counted as generated here.
-  paced_gate_explore  not run: the batch API has no exploration (Thompson / epsilon) option
-                  yet; the pure core has it (service/curriculum/exploration.py)
+  paced_gate_thompson  (e) paced_gate with Thompson draws (mode thompson: w(p) at one draw of
+                  each problem's posterior), first batch and refills
+  paced_gate_epsilon   (e) paced_gate with an epsilon share of 0.1 of each first batch drawn
+                  uniformly from the problems the weights leave out (weight 0 or unseen)
+  (the predicted estimator of issue 26 is not a run estimator yet: not run)
 
 Every group rolled out is posted to the service (kept or dropped). Phases are thirds of the
 trained groups. Prints one JSON document (and writes it to --out).
@@ -52,11 +55,25 @@ from trainer_client.tasks.arithmetic.problems import read_jsonl  # noqa: E402
 from trainer_client.trainer.gate import RolledGroup, ZeroVarianceGate  # noqa: E402
 from trainer_client.trainer.seeds import derive_seed  # noqa: E402
 
-ARMS = ("uniform", "dapo_3x", "uniform_gate", "paced_gate", "paced_gate_known")
+ARMS = (
+    "uniform",
+    "dapo_3x",
+    "uniform_gate",
+    "paced_gate",
+    "paced_gate_known",
+    "paced_gate_thompson",
+    "paced_gate_epsilon",
+)
+# (batch mode, epsilon share of the first batch) of the paced arms; the rest draw uniformly.
+PACED_DRAWS = {
+    "paced_gate": ("proportional", None),
+    "paced_gate_known": ("proportional", None),
+    "paced_gate_thompson": ("thompson", None),
+    "paced_gate_epsilon": ("proportional", 0.1),
+}
 NOT_RUN = {
-    "paced_gate_explore": "the batch API has no exploration option yet (Thompson weights and "
-    "the epsilon share are in the pure core, service/curriculum/exploration.py, not in "
-    "POST /v1/runs/{run}/batches)"
+    "paced_gate_predicted": "the predicted estimator (pass rates predicted for the current "
+    "student, issue 26 point 4) is not a run estimator yet: kinds are empirical and posterior"
 }
 PHASES = ("early", "middle", "late")
 DAPO_MULTIPLIER = 3
@@ -92,17 +109,17 @@ class Ledger:
 
 def run_arm(arm: str, client: PacedClient, policy: StudentPolicy, args) -> dict[str, Any]:
     run = f"gate-{arm}"
-    mode = "proportional" if arm.startswith("paced") else "uniform"
+    mode, epsilon = PACED_DRAWS.get(arm, ("uniform", None))
     # Uniform arms: every problem eligible for a uniform draw (posterior); paced arms: the
     # service's default estimator (empirical k/n, newest round), p in {0, 1} weight 0.
-    estimator = {} if mode == "proportional" else {"estimator": {"kind": "posterior"}}
+    estimator = {"estimator": {"kind": "posterior"}} if mode == "uniform" else {}
     client.create_run(run, DATASET, **estimator)
     if arm == "paced_gate_known":
         post_known_history(client, run, policy)
     gated = "gate" in arm
     gate = ZeroVarianceGate(
         client, run, size=args.size, max_groups=DAPO_MULTIPLIER * args.size, mode=mode,
-        fill="unseen_then_uniform" if mode == "proportional" else None, seed=args.seed,
+        fill=None if mode == "uniform" else "unseen_then_uniform", seed=args.seed,
     )  # fmt: skip
     ledger = Ledger(args.groups)
     sources: dict[str, list[int]] = {}  # draw source -> [groups, zero-variance groups]
@@ -125,8 +142,9 @@ def run_arm(arm: str, client: PacedClient, policy: StudentPolicy, args) -> dict[
 
         first_size = DAPO_MULTIPLIER * size if arm == "dapo_3x" else size
         seed = derive_seed(args.seed, step, "batch")
-        fill = "unseen_then_uniform" if mode == "proportional" else None
-        first = client.batch(run, first_size, seed=seed, mode=mode, fill=fill).items
+        fill = None if mode == "uniform" else "unseen_then_uniform"
+        first = client.batch(run, first_size, seed=seed, mode=mode, fill=fill, epsilon=epsilon)
+        first = first.items
         if gated:
             gate.size = size
             result = gate.step(step, first, rollout)
@@ -198,7 +216,7 @@ def verdicts(arms: dict[str, Any]) -> dict[str, Any]:
     against >= 3 for DAPO; zero-variance share <= 25 % where uniform shows >= 40 %."""
     dapo, uniform = arms["dapo_3x"]["all"], arms["uniform"]["all"]
     goals = {}
-    for arm in ("paced_gate", "paced_gate_known"):
+    for arm in PACED_DRAWS:
         if arm in arms:
             paced = arms[arm]["all"]
             goals[f"{arm}: <= 1.3 generated per trained, DAPO >= 3"] = (
@@ -229,6 +247,7 @@ def main() -> None:
     pool = read_jsonl(task / "problems.jsonl")
     started = time.perf_counter()
     arms: dict[str, Any] = {}
+    initial = StudentPolicy(task, k=args.k, lr=args.lr, seed=args.seed).accuracy()["per_level"]
     with tempfile.TemporaryDirectory() as directory, local_service(directory) as url:
         with PacedClient(url) as client:
             client.create_dataset(DATASET)
@@ -244,6 +263,7 @@ def main() -> None:
         "pool": len(pool),
         "config": {k: v for k, v in vars(args).items() if k not in ("out", "plot")}
         | {"budget_groups_per_step": DAPO_MULTIPLIER * args.size},
+        "eval_accuracy_initial": initial,
         "arms": arms,
         "not_run": NOT_RUN,
         "wall_s": round(time.perf_counter() - started, 1),

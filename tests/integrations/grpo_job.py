@@ -52,10 +52,9 @@ class Recorder:
         return toy.accuracy(completions, answer)
 
 
-def run_grpo(paced: PacedClient, run: str, steps: int, seed: int, workdir: str):
-    rows = toy.problems(24)
-    tokenizer = toy.build_tokenizer()
-    args = GRPOConfig(
+def grpo_config(workdir: str, steps: int, seed: int) -> GRPOConfig:
+    """The tiny CPU run every TRL GRPO test trains (the gate's test too)."""
+    return GRPOConfig(
         output_dir=workdir,
         max_steps=steps,
         per_device_train_batch_size=PER_DEVICE_BATCH,
@@ -70,6 +69,12 @@ def run_grpo(paced: PacedClient, run: str, steps: int, seed: int, workdir: str):
         seed=seed,
         disable_tqdm=True,
     )
+
+
+def run_grpo(paced: PacedClient, run: str, steps: int, seed: int, workdir: str):
+    rows = toy.problems(24)
+    tokenizer = toy.build_tokenizer()
+    args = grpo_config(workdir, steps, seed)
     recorder = Recorder()
     curriculum = PacedCurriculum(paced, run, seed=seed, weight_rewards=True)
     trainer = GRPOTrainer(

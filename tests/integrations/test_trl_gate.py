@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 from datasets import Dataset
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
 from tests.integrations import grpo_job
 from trainer_client.client import PacedClient
@@ -58,21 +58,7 @@ def train_with_gate(url: str, run: str, workdir: str):
         # window "all": the counts below are every outcome posted, not the newest round's.
         paced.create_run(run, f"{run}-sums", estimator={"kind": "posterior", "window": "all"})
     tokenizer = toy.build_tokenizer()
-    args = GRPOConfig(
-        output_dir=workdir,
-        max_steps=STEPS,
-        per_device_train_batch_size=grpo_job.PER_DEVICE_BATCH,
-        num_generations=grpo_job.NUM_GENERATIONS,
-        max_completion_length=3,
-        learning_rate=1e-3,
-        scale_rewards="none",
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
+    args = grpo_job.grpo_config(workdir, STEPS, seed=0)
     client = PacedClient(url)
     curriculum = PacedCurriculum(client, run, seed=0)
     trainer = GRPOTrainer(

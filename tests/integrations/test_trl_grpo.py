@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.integrations import grpo_job
+from tests.transports import DropFirstOutcomesResponse
 from trainer_client.client import PacedClient
 from trainer_client.tasks import toy
 
@@ -55,23 +55,6 @@ def test_the_same_seed_on_a_fresh_service_draws_the_same_batches(
     with fresh_service() as url:
         _, second, _ = train(url, "grpo-seeded", tmp_path / "again")
     assert second.sampler.draws.history == first.sampler.draws.history
-
-
-class DropFirstOutcomesResponse(httpx.HTTPTransport):
-    """The first outcomes POST reaches the service and is applied, but its answer is lost."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.outcome_keys: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.url.path.endswith("/outcomes"):
-            self.outcome_keys.append(request.headers["Idempotency-Key"])
-            if len(self.outcome_keys) == 1:
-                response.read()
-                raise httpx.ReadError("connection reset after the request was applied")
-        return response
 
 
 def test_a_dropped_response_and_its_retry_or_a_duplicate_call_count_once(service_url, tmp_path):

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.transports import DropFirstOutcomesResponse
 from trainer_client.client import PacedClient
 from trainer_client.local.service import local_service
 from trainer_client.trainer.gate import RolledGroup, ZeroVarianceGate, rolled_group
@@ -85,23 +85,6 @@ def run_steps(paced, run, steps, *, size=8, max_groups=24, mode="proportional", 
         first = paced.batch(run, size, seed=step, mode=mode, fill="unseen_then_uniform").items
         results.append(gate.step(step, first, rollouts))
     return gate, rollouts, results
-
-
-class DropFirstOutcomesResponse(httpx.HTTPTransport):
-    """The first outcomes POST is applied by the service, but its answer is lost."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.outcome_keys: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.url.path.endswith("/outcomes"):
-            self.outcome_keys.append(request.headers["Idempotency-Key"])
-            if len(self.outcome_keys) == 1:
-                response.read()
-                raise httpx.ReadError("connection reset after the request was applied")
-        return response
 
 
 def test_every_group_counts_once_under_a_lost_answer_and_a_duplicated_call(service_url):
