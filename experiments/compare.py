@@ -87,7 +87,9 @@ def _upload_pool(url: str, task_dir: Path) -> int:
 
     pool = read_jsonl(task_dir / "problems.jsonl")
     with PacedClient(url) as client:
-        client.create_dataset(DATASET, "the built-in task's distillation pool")
+        # The description every run's ensure_run gets-or-creates the dataset with: another
+        # one would make the service answer 409 (get-or-create names differing settings).
+        client.create_dataset(DATASET, "PACED training pool")
         client.upsert_problems(
             DATASET, [{"id": p.id, "prompt": p.prompt, "answer": p.answer} for p in pool]
         )
