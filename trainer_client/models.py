@@ -74,11 +74,11 @@ class Kernel(_Model):
 
 
 class Estimator(_Model):
-    """How p is estimated from counts: the empirical k/n, or a Beta posterior mean weight."""
+    """How p is estimated: k/n, a Beta posterior's mean weight, or predicted (a drift model)."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    kind: Literal["empirical", "posterior"] = "empirical"
+    kind: Literal["empirical", "posterior", "predicted"] = "empirical"
     prior_alpha: float = Field(1.0, gt=0)
     prior_beta: float = Field(1.0, gt=0)
     half_life_steps: float | None = Field(None, gt=0)

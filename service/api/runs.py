@@ -88,7 +88,7 @@ def post_outcomes(
 def get_problem_stats(
     run: str, problem_id: str, ctx: AppContext = Depends(get_ctx)
 ) -> views.ProblemStatsOut:
-    return ctx.on_run(run, curriculum.problem_stats, problem_id)
+    return ctx.on_run(run, curriculum.problem_stats, problem_id, ctx.registry)
 
 
 @router.post(
@@ -104,7 +104,9 @@ def get_weights(
     query = body or schemas.WeightsQuery()
     if query.problem_ids is not None:
         check_items(ctx.settings, "problem_ids", len(query.problem_ids))
-    return ctx.on_run(run, curriculum.weights, query.problem_ids, query.cursor, query.limit)
+    return ctx.on_run(
+        run, curriculum.weights, query.problem_ids, query.cursor, query.limit, ctx.registry
+    )
 
 
 @router.post(

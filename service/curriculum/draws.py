@@ -192,12 +192,11 @@ def exploring_draw(
             available -= int(np.count_nonzero(_eligible(index, excluded, mode)))
     explored = explore_slots(left_out, explore, rng, exclude=slots)
     slots = np.concatenate([slots, explored]).astype(np.int64)
-    att, succ = arrays.attempts[slots], arrays.successes[slots]
     drawn = Draw(
         problem_ids=arrays.ids[slots],
         weights=arrays.weights[slots].copy(),
         loss_weights=np.concatenate([loss, np.zeros(len(explored))]),
-        pass_rates=index.estimator.pass_rates(att, succ),
+        pass_rates=index.pass_rates_of(slots),
         available=int(available),
         sources=np.concatenate(
             [np.zeros(len(slots) - len(explored), np.int8), np.full(len(explored), 3, np.int8)]

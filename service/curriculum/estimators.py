@@ -24,7 +24,8 @@ ZONE_UNSEEN, ZONE_INTRACTABLE, ZONE_FRONTIER, ZONE_MASTERED = 0, 1, 2, 3
 # describe an older student). See docs/architecture.md, "Pass rates that track the student".
 Window = Literal["all", "latest"]
 WINDOWS: tuple[Window, ...] = ("all", "latest")
-EstimatorKind = Literal["empirical", "posterior"]
+EstimatorKind = Literal["empirical", "posterior", "predicted"]
+ESTIMATOR_KINDS: tuple[EstimatorKind, ...] = ("empirical", "posterior", "predicted")
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ class EstimatorConfig:
 
     "empirical" is the paper's p = k/n; "posterior" averages the kernel over
     Beta(prior_alpha + k, prior_beta + n - k), so small K is honest and unseen problems keep
-    the prior's weight. half_life_steps and window are used by merge_outcome: counts decay
-    with steps, or only the newest round counts.
+    the prior's weight. "predicted" is the drift model's pass rate for the current student
+    (curriculum/drift.py: each problem's newest round moved by how its zone's logit has
+    shifted since), weight w(p_hat); the counts are read as "empirical" reads them wherever
+    a problem has no prediction yet. half_life_steps and window are used by merge_outcome:
+    counts decay with steps, or only the newest round counts.
     """
 
     kind: EstimatorKind = "empirical"
@@ -44,7 +48,7 @@ class EstimatorConfig:
     window: Window = "all"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("empirical", "posterior"):
+        if self.kind not in ESTIMATOR_KINDS:
             raise ValueError(f"unknown estimator kind {self.kind!r}")
         if not (self.prior_alpha > 0 and self.prior_beta > 0):
             raise ValueError("Beta prior parameters must be > 0")

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from service.curriculum.estimators import Estimator, zones
+from service.curriculum.kernels import beta_kernel
 from service.curriculum.priors import PriorCounts
 from service.curriculum.summaries import (
     DifficultyReport,
@@ -97,6 +98,9 @@ class SamplingIndex:
         # Per-problem prior pseudo-counts (curriculum/priors.py): _attempts and _successes
         # hold the evidence, a problem's own counts plus its prior.
         self._priors = PriorCounts()
+        # The "predicted" estimator's pass rate per slot (NaN: no prediction): set by
+        # set_predictions, read wherever a weight or a pass rate is computed.
+        self._predicted: np.ndarray | None = None
 
     @staticmethod
     def _n_blocks(n: int) -> int:
@@ -154,7 +158,7 @@ class SamplingIndex:
             "attempts": att,
             "successes": succ,
             "last_step": self._last_step[slots].astype(np.int64),
-            "pass_rate": self.estimator.pass_rates(att, succ),
+            "pass_rate": self.pass_rates_of(slots),
             "weight": self._tree.leaves[slots].copy(),
             "zone": zones(att, succ),
         }
@@ -179,6 +183,8 @@ class SamplingIndex:
         self._tree.grow(n)
         self._seen.grow(self._n_blocks(n))
         self._priors.grow(n)
+        if self._predicted is not None:
+            self._predicted = np.concatenate([self._predicted, np.full(len(new_ids), np.nan)])
         unseen_w = self.estimator.unseen_weight()
         if unseen_w > 0:
             self._tree.update(np.arange(start, n), unseen_w)
@@ -253,7 +259,7 @@ class SamplingIndex:
         self._attempts[slots] = att
         self._successes[slots] = succ
         self._last_step[slots] = step
-        weights = self.estimator.weights(att, succ)
+        weights = self._weights_of(slots, att, succ)
         self._totals.add(att, succ, weights)
         self._n_positive += int(np.count_nonzero(weights > 0)) - int(np.count_nonzero(was_positive))
         self._tree.update(slots, weights)
@@ -339,12 +345,11 @@ class SamplingIndex:
             loss = self._tree.leaves[slots] / mean if mean > 0 else np.zeros(len(slots))
         else:
             raise ValueError(f"unknown sampling mode {mode!r}")
-        att, succ = self._attempts[slots], self._successes[slots]
         return SampleResult(
             problem_ids=self._ids[slots],
             weights=self._tree.leaves[slots].copy(),
             loss_weights=loss,
-            pass_rates=self.estimator.pass_rates(att, succ),
+            pass_rates=self.pass_rates_of(slots),
             available=int(available),
             slots=slots,
         )
@@ -438,13 +443,51 @@ class SamplingIndex:
     # ---- summaries ----------------------------------------------------------------------
 
     def difficulty(self, bins: int = 10) -> DifficultyReport:
+        """With predictions, the histogram is of the predicted pass rates (what the weights
+        are of); the zones stay the counts'."""
+        rates = None if self._predicted is None else self.pass_rates_of(np.arange(self.n_problems))
         return difficulty_report(
             self._attempts,
             self._successes,
             self._tree.leaves[: self.n_problems],
             self._n_eligible_uniform(),
             bins,
+            rates,
         )
+
+    # ---- predictions (the "predicted" estimator) ----------------------------------------
+
+    def set_predictions(self, pass_rates: np.ndarray) -> None:
+        """Every slot's predicted pass rate (NaN: none): weights become w(p_hat) where a
+        seen problem has one, the counts' rule elsewhere. O(N): the model moves them all."""
+        n = self.n_problems
+        predicted = np.full(n, np.nan)
+        given = np.asarray(pass_rates, dtype=np.float64)[:n]
+        predicted[: len(given)] = given
+        self._predicted = predicted
+        weights = self._weights_of(np.arange(n), self._attempts, self._successes)
+        self._tree = SumTree.from_leaves(weights, capacity=self._tree.capacity)
+        self._n_positive = int(np.count_nonzero(weights > 0))
+        self._totals = RunningTotals.of(self._attempts, self._successes, weights)
+
+    def pass_rates_of(self, slots: np.ndarray) -> np.ndarray:
+        """The estimator's pass rate of these slots: k/n of the evidence (NaN for unseen), or
+        the prediction where there is one."""
+        att, succ = self._attempts[slots], self._successes[slots]
+        rates = self.estimator.pass_rates(att, succ)
+        if self._predicted is not None:
+            predicted = self._predicted[slots]
+            rates = np.where(np.isfinite(predicted) & (att > 0), predicted, rates)
+        return rates
+
+    def _weights_of(self, slots: np.ndarray, att: np.ndarray, succ: np.ndarray) -> np.ndarray:
+        weights = self.estimator.weights(att, succ)
+        if self._predicted is not None:
+            predicted = self._predicted[slots]
+            have = np.isfinite(predicted) & (att > 0)
+            predicted_w = beta_kernel(np.nan_to_num(predicted), self.estimator.kernel)
+            weights = np.where(have, predicted_w, weights)
+        return weights
 
     def summary(self) -> Summary:
         """What difficulty() reports but the histogram, plus the mean pass rate of seen

@@ -71,13 +71,18 @@ def difficulty_report(
     weights: np.ndarray,
     n_eligible: int,
     bins: int,
+    pass_rates: np.ndarray | None = None,
 ) -> DifficultyReport:
-    """Zone counts, pass-rate histogram of seen problems, mean and effective weight."""
+    """Zone counts, pass-rate histogram of seen problems (of `pass_rates` when given: the
+    predicted estimator's), mean and effective weight."""
     if bins < 1:
         raise ValueError("bins must be >= 1")
     per_zone = np.bincount(zones(attempts, successes), minlength=len(ZONE_NAMES))
     seen = attempts > 0
-    rates = np.clip(successes[seen] / attempts[seen], 0.0, 1.0)
+    if pass_rates is None:
+        rates = np.clip(successes[seen] / attempts[seen], 0.0, 1.0)
+    else:
+        rates = np.clip(pass_rates[seen], 0.0, 1.0)
     counts, edges = np.histogram(rates, bins=bins, range=(0.0, 1.0))
     total = float(weights.sum())
     effective = 0.0

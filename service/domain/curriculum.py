@@ -15,6 +15,8 @@ from service.curriculum.summaries import QueueReason
 from service.db import UnitOfWork
 from service.domain.estimation import estimator_for
 from service.domain.index_registry import IndexRegistry, RunIndex
+from service.domain.predictions import from_index as _predicted
+from service.domain.priors import of_problems as _priors_of
 from service.domain.prompt_cache import Text
 from service.domain.views import (
     Difficulty,
@@ -28,7 +30,6 @@ from service.errors import Conflict, InvalidItems, NotFound
 from service.models import Run
 from service.store import datasets as dataset_store
 from service.store import errored as errored_store
-from service.store import priors as prior_store
 from service.store import stats as stats_store
 
 
@@ -37,10 +38,14 @@ def _float_or_none(value: float) -> float | None:
 
 
 def _stat_items(
-    run: Run, rows: list[tuple[Any, ...]], priors: list[tuple[float, float]]
+    run: Run,
+    rows: list[tuple[Any, ...]],
+    priors: list[tuple[float, float]],
+    predicted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[WeightItem]:
     """rows: (external_id, total_attempts, total_successes, eff_attempts, eff_successes);
-    priors: each row's prior pseudo-counts, added to its counts as the index adds them."""
+    priors: each row's prior pseudo-counts, added to its counts as the index adds them;
+    predicted: the predicted estimator's (pass rates, weights) from the index (NaN: none)."""
     if not rows:
         return []
     prior_n = np.array([p[0] for p in priors], dtype=np.float64)
@@ -50,6 +55,10 @@ def _stat_items(
     estimator = estimator_for(run)
     weights = estimator.weights(eff_attempts, eff_successes)
     pass_rates = estimator.pass_rates(eff_attempts, eff_successes)
+    if predicted is not None:
+        have = np.isfinite(predicted[1])
+        pass_rates = np.where(have, predicted[0], pass_rates)
+        weights = np.where(have, predicted[1], weights)
     return [
         WeightItem(
             problem_id=r[0],
@@ -64,14 +73,9 @@ def _stat_items(
     ]
 
 
-def _priors_of(uow: UnitOfWork, run: Run, ids: list[int]) -> list[tuple[float, float]]:
-    """Each problem's prior pseudo-counts, (0, 0) where it has none."""
-    # A run that never had a prior (priors_version 0) is not asked: the common case.
-    found = prior_store.of_problems(uow.session, run.id, ids) if ids and run.priors_version else {}
-    return [found.get(pid, (0.0, 0.0)) for pid in ids]
-
-
-def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut:
+def problem_stats(
+    uow: UnitOfWork, run: Run, problem_id: str, registry: IndexRegistry | None = None
+) -> ProblemStatsOut:
     problem = dataset_store.get_problem(uow.session, run.dataset_id, problem_id)
     if problem is None:
         raise NotFound(f"problem {problem_id!r} not found in the dataset of run {run.name!r}")
@@ -81,7 +85,9 @@ def problem_stats(uow: UnitOfWork, run: Run, problem_id: str) -> ProblemStatsOut
         if stats
         else (problem_id, 0, 0, 0.0, 0.0)
     )
-    (item,) = _stat_items(run, [row], _priors_of(uow, run, [problem.id]))
+    ids = [problem.id]
+    priors, predicted = _priors_of(uow, run, ids), _predicted(uow, run, registry, ids)
+    (item,) = _stat_items(run, [row], priors, predicted)
     evidence = (item.prior_attempts + row[3], item.prior_successes + row[4])
     zone = zones(np.array([evidence[0]]), np.array([evidence[1]]))[0]
     return ProblemStatsOut(
@@ -98,6 +104,7 @@ def weights(
     problem_ids: list[str] | None,
     cursor: str | None,
     limit: int,
+    registry: IndexRegistry | None = None,
 ) -> WeightsPage:
     session = uow.session
     if problem_ids is not None:
@@ -110,15 +117,17 @@ def weights(
         for ext in problem_ids:
             s = stats.get(mapping[ext])
             rows.append((ext, *(s[:4] if s else (0, 0, 0.0, 0.0))))
-        priors = _priors_of(uow, run, [mapping[ext] for ext in problem_ids])
-        return WeightsPage(items=_stat_items(run, rows, priors), next_cursor=None)
+        ids = [mapping[ext] for ext in problem_ids]
+        priors, predicted = _priors_of(uow, run, ids), _predicted(uow, run, registry, ids)
+        return WeightsPage(items=_stat_items(run, rows, priors, predicted), next_cursor=None)
 
     after = _decode_cursor(cursor)
     page = stats_store.stats_page(session, run.id, run.dataset_id, after, limit)
     rows = [(r[1], r[2], r[3], r[4], r[5]) for r in page]
     next_cursor = str(page[-1][0]) if len(page) == limit else None
-    priors = _priors_of(uow, run, [int(r[0]) for r in page])
-    return WeightsPage(items=_stat_items(run, rows, priors), next_cursor=next_cursor)
+    ids = [int(r[0]) for r in page]
+    items = _stat_items(run, rows, _priors_of(uow, run, ids), _predicted(uow, run, registry, ids))
+    return WeightsPage(items=items, next_cursor=next_cursor)
 
 
 def unknown_problem_ids(unknown: list[str]) -> InvalidItems:

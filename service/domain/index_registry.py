@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.curriculum.drift import DriftModel
 from service.curriculum.index import SamplingIndex
+from service.domain import predictions
 from service.domain.estimation import estimator_for
 from service.domain.runs import RunRef
 from service.models import Run
@@ -35,6 +37,7 @@ class RunIndex:
     max_problem_id: int
     synced_at: float
     priors_version: int = 0  # the run's priors_version the index holds the priors of
+    drift: predictions.Drift | None = None  # runs with the predicted estimator only
     lock: threading.RLock = field(default_factory=threading.RLock)  # guards the index
     sync_lock: threading.Lock = field(default_factory=threading.Lock)  # one sync at a time
 
@@ -111,8 +114,8 @@ class IndexRegistry:
     def _apply_own(entry: RunIndex, version: int, rows: list[np.ndarray]) -> bool:
         ids, attempts, successes, last_step = rows
         with entry.lock:
-            if entry.version != version - 1:
-                return False
+            if entry.version != version - 1 or entry.drift is not None:
+                return False  # (the drift model reads the outcomes themselves: a sync)
             if np.any(entry.index.slots_of(ids) < 0):
                 return False  # problems added by another process: a full sync adds them
             entry.index.set_stats(ids, attempts, successes, last_step)
@@ -137,7 +140,7 @@ class IndexRegistry:
                 return entry
             # Read the versions before the rows: rows newer than them are re-pulled later,
             # which is harmless because they carry absolute values.
-            version, _, priors_version = prior_store.sync_state(session, run.id)
+            version, max_step, priors_version = prior_store.sync_state(session, run.id)
             problem_ids = dataset_store.problem_ids_after(session, run.dataset_id, 0)
             stat_ids, attempts, successes, last_step = stats_store.all_stats(session, run.id)
             index = SamplingIndex.build(
@@ -154,6 +157,11 @@ class IndexRegistry:
                 synced_at=time.monotonic(),
                 priors_version=priors_version,
             )
+            if run.estimator.kind == "predicted":
+                entry.drift = predictions.Drift(DriftModel(index.n_problems))
+                log = predictions.read_since(session, run.id, None)
+                predictions.observe(entry.drift, index, log, version)
+                predictions.predict(entry.drift, index, max_step)
             self._indexes[run.id] = entry
             return entry
 
@@ -162,12 +170,14 @@ class IndexRegistry:
         # database I/O; apply under it. Rows carry absolute values and versions only grow, so
         # a sync that lost a race to a newer one is skipped rather than applied over it.
         seen_version, seen_max_id = entry.version, entry.max_problem_id
-        version, _, priors_version = prior_store.sync_state(session, entry.run_id)
+        version, max_step, priors_version = prior_store.sync_state(session, entry.run_id)
         new_ids = dataset_store.problem_ids_after(session, entry.dataset_id, seen_max_id)
-        rows = None
+        rows = log = None
         if version > seen_version:
             touched = outcome_log.problem_ids_since(session, entry.run_id, seen_version)
             rows = stats_store.stats_of(session, entry.run_id, touched)
+            if entry.drift is not None:
+                log = predictions.read_since(session, entry.run_id, entry.drift)
         # Priors change rarely (an upload): on a new priors version all of them are re-read.
         priors = None
         if priors_version > entry.priors_version:
@@ -183,6 +193,10 @@ class IndexRegistry:
                 if len(ids):
                     entry.index.set_stats(ids, attempts, successes, last_step)
                 entry.version = version
+            if entry.drift is not None and (log is not None or len(new_ids)):
+                if log is not None:
+                    predictions.observe(entry.drift, entry.index, log, version)
+                predictions.predict(entry.drift, entry.index, max_step)
             if priors is not None and priors_version > entry.priors_version:
                 if _apply_priors(entry.index, priors):
                     entry.priors_version = priors_version

@@ -120,3 +120,10 @@ def _write(
     total = store.count(session, run.id)
     uow.after_commit(lambda: on_committed(run.id))
     return PriorsSet(updated=len(ids), problems_with_prior=total)
+
+
+def of_problems(uow: UnitOfWork, run: Run, ids: list[int]) -> list[tuple[float, float]]:
+    """Each problem's prior pseudo-counts, (0, 0) where it has none (for the views)."""
+    # A run that never had a prior (priors_version 0) is not asked: the common case.
+    found = store.of_problems(uow.session, run.id, ids) if ids and run.priors_version else {}
+    return [found.get(pid, (0.0, 0.0)) for pid in ids]

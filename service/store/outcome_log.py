@@ -53,9 +53,10 @@ def append(
     )
 
 
-def read(session: Session, run_id: int) -> dict[str, np.ndarray]:
+def read(session: Session, run_id: int, after_version: int = 0) -> dict[str, np.ndarray]:
     """The run's whole log in acceptance order: problem_ids, attempts, successes, steps
-    (-1 = no step) and version, one entry per outcome."""
+    (-1 = no step) and version, one entry per outcome (only requests after `after_version`,
+    when given: what a sync of the predicted estimator reads)."""
     stmt = (
         select(
             OutcomeBatch.version,
@@ -65,7 +66,7 @@ def read(session: Session, run_id: int) -> dict[str, np.ndarray]:
             OutcomeBatch.successes,
             OutcomeBatch.steps,
         )
-        .where(OutcomeBatch.run_id == run_id)
+        .where(OutcomeBatch.run_id == run_id, OutcomeBatch.version > after_version)
         .order_by(OutcomeBatch.version, OutcomeBatch.id)
     )
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*DTYPES, "version")}

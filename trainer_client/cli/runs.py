@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction, lazy: Callable[..., Any]) -
     create.add_argument("--dataset", required=True)
     create.add_argument("--alpha", type=float, default=None, help="kernel p^alpha (default 1)")
     create.add_argument("--beta", type=float, default=None, help="kernel (1-p)^beta (default 1)")
-    create.add_argument("--estimator", choices=("empirical", "posterior"), default=None)
+    create.add_argument(
+        "--estimator", choices=("empirical", "posterior", "predicted"), default=None
+    )
     create.add_argument("--window", choices=("latest", "all"), default=None)
     create.add_argument("--half-life", type=float, default=None, help="steps (window all)")
     create.set_defaults(func=lazy(here, "create_run_command"))
