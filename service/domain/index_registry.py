@@ -193,14 +193,18 @@ class IndexRegistry:
                 if len(ids):
                     entry.index.set_stats(ids, attempts, successes, last_step)
                 entry.version = version
-            if entry.drift is not None and (log is not None or len(new_ids)):
-                if log is not None:
-                    predictions.observe(entry.drift, entry.index, log, version)
-                predictions.predict(entry.drift, entry.index, max_step)
             if priors is not None and priors_version > entry.priors_version:
                 if _apply_priors(entry.index, priors):
                     entry.priors_version = priors_version
             entry.synced_at = time.monotonic()
+        if entry.drift is not None and (log is not None or len(new_ids)):
+            # The model is only touched by syncs (one at a time: sync_lock), never by draws:
+            # fitting it (O(N), 0.2 s at a million problems) keeps the index's lock free.
+            if log is not None:
+                predictions.observe(entry.drift, entry.index, log, version)
+            rates = predictions.rates(entry.drift, entry.index.n_problems, max_step)
+            with entry.lock:
+                entry.index.set_predictions(rates)
 
 
 def _apply_priors(index: SamplingIndex, priors: list[np.ndarray]) -> bool:

@@ -60,10 +60,15 @@ def observe(drift: Drift, index: SamplingIndex, log: LogRows, up_to: int) -> Non
     drift.version = max(drift.version, up_to)
 
 
+def rates(drift: Drift, n_problems: int, now: int | None) -> np.ndarray:
+    """The model's pass rate of every problem for the student at step `now` (the run's)."""
+    drift.model.grow(n_problems)
+    return drift.model.predicted_pass_rates(0 if now is None else int(now))
+
+
 def predict(drift: Drift, index: SamplingIndex, now: int | None) -> None:
-    """The model's pass rates for the student at step `now` (the run's step) into the index."""
-    drift.model.grow(index.n_problems)
-    index.set_predictions(drift.model.predicted_pass_rates(0 if now is None else int(now)))
+    """rates() into the index (the caller holds what guards it)."""
+    index.set_predictions(rates(drift, index.n_problems, now))
 
 
 def from_index(
