@@ -243,7 +243,10 @@ class PromptCache:
                     dataset_id, version, now, TextColumns()
                 )
             elif version != entry.content_version:
-                self._replace_columns(entry)
+                # Columns replaced since their last text (this process's own overwrite did
+                # it already) hold nothing stale: replace only columns that hold texts.
+                if entry.columns.loaded:
+                    self._replace_columns(entry)
                 entry.content_version = version
             entry.checked_at = now
         if entry.columns.n_ids == 0 and not entry.too_small:

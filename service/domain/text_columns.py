@@ -88,6 +88,9 @@ class TextColumns:
         self._publish = threading.Lock()
         self._write = threading.Lock()
         self._ids = np.empty(0, dtype=np.int64)  # sorted problem ids: slot -> id
+        # _ids is shared with the columns this was emptied from (or emptied into): its slots
+        # below _n_ids never change, but neither may write ids in place beyond them.
+        self._ids_shared = False
         self._rows = np.zeros((0, ROW), dtype=np.int64)
         self._buffer = np.empty(0, dtype=np.uint8)
         self._used = 0  # bytes of the buffer written
@@ -154,11 +157,14 @@ class TextColumns:
     # ---- writing (threadpool / background threads) -----------------------------------------
 
     def emptied(self) -> TextColumns:
-        """New columns with the same ids and no texts (what dropping the texts leaves)."""
+        """New columns with the same ids and no texts (what dropping the texts leaves). O(1)
+        in the ids, which both share (an overwrite must not cost a copy of a million ids);
+        the offsets are fresh zeros, mapped lazily."""
         fresh = TextColumns()
-        with self._publish:
+        with self._write, self._publish:
             n = self._n_ids
-            fresh._ids = self._ids[:n].copy()
+            self._ids_shared = fresh._ids_shared = True
+            fresh._ids = self._ids
         fresh._rows = np.zeros((n, ROW), dtype=np.int64)
         fresh._n_ids = n
         return fresh
@@ -172,7 +178,7 @@ class TextColumns:
                 return
             n_old = self._n_ids
             n = n_old + len(new_ids)
-            if n <= len(self._ids):
+            if n <= len(self._ids) and not self._ids_shared:
                 with self._publish:
                     self._ids[n_old:n] = new_ids
                     self._n_ids = n
@@ -187,6 +193,7 @@ class TextColumns:
             rows[:n_old] = self._rows[:n_old]
             with self._publish:
                 self._ids, self._rows, self._n_ids = ids, rows, n
+                self._ids_shared = False
 
     def store(
         self, problem_ids: Sequence[int], texts: Sequence[Text], max_bytes: int | None = None

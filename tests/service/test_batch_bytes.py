@@ -214,3 +214,24 @@ def test_an_empty_draw_is_the_reference_empty_body(columnar):
     )
     columns = TextColumns()
     assert assembled(columns, result, columnar) == reference(result, {}, columnar)
+
+
+def test_emptied_columns_share_the_ids_and_grow_apart():
+    texts = {i: (f"p{i}", f"prompt {i}", None) for i in range(1, 2001)}
+    old = filled_columns(texts, list(texts), 300)
+    fresh = old.emptied()  # no copy of the ids, no texts
+    assert fresh.n_ids == old.n_ids == 2000 and fresh.loaded == 0
+    assert fresh.missing(np.array([1, 2000])).tolist() == [1, 2000]
+    # Each grows on its own: what one appends the other never sees.
+    old.add_ids(np.array([2001, 2002], dtype=np.int64))
+    fresh.add_ids(np.array([2001, 2005], dtype=np.int64))
+    assert old.max_id == 2002 and fresh.max_id == 2005
+    old.store([2002], [("p2002", "old side", None)])
+    fresh.store([2005, 7], [("p2005", "fresh side", "x"), texts[7]])
+    assert old.decode(np.array([2002, 2005, 7])) == {2002: ("p2002", "old side", None), 7: texts[7]}
+    assert fresh.decode(np.array([2002, 2005, 7])) == {
+        2005: ("p2005", "fresh side", "x"),
+        7: texts[7],
+    }
+    emptied_again = fresh.emptied()
+    assert emptied_again.n_ids == 2002 and emptied_again.max_id == 2005

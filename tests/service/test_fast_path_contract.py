@@ -6,6 +6,7 @@ status and body. Freshness, leases and pinned draws keep working with the fast p
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ def admin(extra: dict | None = None) -> dict:
     return {"Authorization": f"Bearer {ADMIN}", **(extra or {})}
 
 
-def make_service(database_url: str, fast: bool, sync_interval_s: float) -> TestClient:
+@contextlib.contextmanager
+def make_service(database_url: str, fast: bool, sync_interval_s: float) -> Iterator[TestClient]:
     settings = Settings(
         database_url=database_url,
         admin_token=ADMIN,
@@ -78,7 +80,12 @@ def make_service(database_url: str, fast: bool, sync_interval_s: float) -> TestC
         max_body_bytes=MAX_BODY,
         batch_fast_path=fast,
     )
-    return TestClient(create_app(settings), headers=admin())
+    app = create_app(settings)
+    try:
+        with TestClient(app, headers=admin()) as client:
+            yield client
+    finally:
+        app.state.ctx.engine.dispose()  # its pooled connections, before the next test's
 
 
 @pytest.fixture(params=[60.0, 0.0], ids=["warm", "synced-each-request"])

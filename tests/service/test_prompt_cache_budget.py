@@ -30,7 +30,8 @@ def settled(prompts, timeout_s: float = 20) -> int:
 def test_two_datasets_prefill_within_one_budget(database_url):
     budget_mb = 0.35  # one dataset (texts, ids, offsets) takes ~55 % of it, both ~110 %
     settings = Settings(database_url=database_url, sync_interval_s=60, prompt_cache_mb=budget_mb)
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         prompts = client.app.state.ctx.prompts
         for name in ("one", "two"):
             make_dataset(client, name=name, n=N)
@@ -50,3 +51,4 @@ def test_two_datasets_prefill_within_one_budget(database_url):
         # Draws from the second dataset still find every text, read or held.
         body = client.post("/v1/runs/run-two/batches", json={"size": 9, "seed": 2}).json()
         assert {item["prompt"] for item in body["items"]} == {f"prompt p{i}" for i in range(9)}
+    app.state.ctx.engine.dispose()
