@@ -5,8 +5,9 @@ row the medians of each side and after / before for every figure, and which figu
 worse by more than --tolerance (lower is better for times and CPU, higher for rates and
 ratios to numpy).
 
-Run: python bench/pair.py --code /work/baseline [--rounds 2] [--out pair.jsonl]
-        -- bench/profile_batch.py --requests 1000
+Run: python bench/pair.py --code /work/baseline [--after-code /work/after] [--rounds 2]
+        [--out pair.jsonl] -- bench/profile_batch.py --requests 1000
+(--after-code: a worktree of a commit, so that uncommitted edits in this tree stay out)
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def better_when_higher(name: str) -> bool | None:
     """Which way a figure improves; None: not a performance figure."""
     if name in SKIP:
         return None
-    if name.endswith("_per_s") or "_over_client_p50" in name or name.endswith("vs_fastest_numpy"):
+    if "_per_s" in name or "per_server_cpu_s" in name or "_over_client_p50" in name:
+        return True
+    if name.endswith("vs_fastest_numpy"):
         return True
     if "over_floor" in name or "over_p50" in name or "during_over_after" in name:
         return False
@@ -96,6 +99,9 @@ def main() -> None:
     cut = argv.index("--")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--code", required=True, help="the 'before' checkout")
+    parser.add_argument(
+        "--after-code", default=None, help="the 'after' checkout (default: this one's tree)"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=0.1)
     parser.add_argument("--out", default=None, help="also append every raw row here")
@@ -103,7 +109,7 @@ def main() -> None:
     command = argv[cut + 1 :]
     rows: list[dict] = []
     for r in range(args.rounds):
-        order = [("before", args.code), ("after", None)]
+        order = [("before", args.code), ("after", args.after_code)]
         for label, code in order if r % 2 == 0 else order[::-1]:
             got = run(command, code, label)
             for row in got:
