@@ -53,6 +53,9 @@
     const domain = stepDomain(items.map((item) => item.step));
     const { x, y } = frame(node, domain, [0, 1], stepTicks(domain),
                            (v) => Math.round(v * 100) + "%");
+    // The chart's last point, as counts: what the cards above it must agree with (and what
+    // the browser test compares them against).
+    node.setAttribute("data-last-zones", JSON.stringify(items[items.length - 1].zones));
     // A single snapshot is drawn across the whole width.
     const points = items.length === 1
       ? [{ ...items[0], step: domain[0] }, { ...items[0], step: domain[1] }] : items;
@@ -87,8 +90,9 @@
     }
   }
 
-  function card(parent, label, value, sub, zone) {
-    const node = html("div", { class: "card" }, parent);
+  function card(parent, label, value, sub, zone, count) {
+    const attrs = zone ? { class: "card", "data-zone": zone, "data-count": count } : { class: "card" };
+    const node = html("div", attrs, parent);
     const title = html("div", { class: "label" }, node);
     if (zone) html("span", { class: `swatch zone-${zone}` }, title);
     title.appendChild(document.createTextNode(label));
@@ -104,7 +108,7 @@
     card(node, "step", fmt(overview.run.step));
     for (const zone of ZONES) {
       const share = d.problems ? (100 * d.zones[zone]) / d.problems : 0;
-      card(node, zone, fmt(d.zones[zone]), share.toFixed(1) + "%", zone);
+      card(node, zone, fmt(d.zones[zone]), share.toFixed(1) + "%", zone, d.zones[zone]);
     }
     card(node, "mean pass rate", fmt(overview.mean_pass_rate));
     card(node, "mean weight", fmt(d.mean_weight, 4));

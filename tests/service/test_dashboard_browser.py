@@ -6,6 +6,8 @@ unless PACED_BROWSER_REQUIRED=1 (CI sets it), in which case they fail.
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -110,6 +112,11 @@ def test_run_dashboard_draws_its_charts_without_console_errors(
     for zone in ("unseen", "intractable", "frontier", "mastered"):
         assert dom.count(f'class="zone-area zone-{zone}"') == 1
     assert dom.count('class="effective-line"') == 1
+    # The zone chart's last point is what the cards say (history is never staler than them).
+    last = json.loads(html.unescape(re.search(r'data-last-zones="([^"]*)"', dom).group(1)))
+    cards = {z: int(n) for z, n in re.findall(r'data-zone="(\w+)" data-count="(\d+)"', dom)}
+    assert set(cards) == {"unseen", "intractable", "frontier", "mastered"}
+    assert last == cards
     frontier = re.search(r'<table id="frontier".*?</table>', dom, re.S).group(0)
     assert frontier.count("<tr>") == 1 + TOP  # header + the top 10
     assert "w(p) = p^1 (1-p)^1" in dom  # the run's settings
