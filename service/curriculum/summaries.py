@@ -16,7 +16,7 @@ from typing import Literal, TypedDict, cast
 import numpy as np
 
 from service.curriculum.estimators import ZONE_NAMES, Estimator, zones
-from service.curriculum.information import queue_priority
+from service.curriculum.information import stale_priority
 
 
 class ZoneCounts(TypedDict):
@@ -180,6 +180,43 @@ def smallest_k(keys: np.ndarray, k: int) -> np.ndarray:
 QueueReason = Literal["unseen", "stale", "uncertain"]
 
 
+def _spread(slots: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random order of slots (Fibonacci hashing): ties are broken by it, not by
+    id, so problems of equal standing are taken across the dataset, not in id order."""
+    mixed: np.ndarray = (slots.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)
+    return mixed
+
+
+def _by_information(
+    estimator: Estimator,
+    slots: np.ndarray,
+    attempts: np.ndarray,
+    successes: np.ndarray,
+    last_step: np.ndarray,
+    current_step: int,
+    half_life: float,
+    limit: int,
+) -> np.ndarray:
+    """The `limit` slots whose fresh round could teach most (information.stale_priority);
+    ties: the older round first, then _spread."""
+    if len(slots) == 0 or limit <= 0:
+        return slots[:0]
+    config = estimator.config
+    priority = stale_priority(
+        attempts[slots],
+        successes[slots],
+        current_step - last_step[slots].astype(np.int64),
+        estimator.kernel,
+        prior=(config.prior_alpha, config.prior_beta),
+        half_life=half_life,
+    )
+    if limit < len(slots):  # only what reaches the k-th priority needs sorting
+        keep = priority >= np.partition(priority, len(slots) - limit)[len(slots) - limit]
+        slots, priority = slots[keep], priority[keep]
+    order = np.lexsort((_spread(slots), last_step[slots], -priority))
+    return slots[order[:limit]]
+
+
 def rollout_queue_slots(
     estimator: Estimator,
     attempts: np.ndarray,
@@ -189,13 +226,14 @@ def rollout_queue_slots(
     current_step: int,
     stale_after: int,
 ) -> list[tuple[np.ndarray, QueueReason]]:
-    """Slots that most need rollouts: unseen, then stale, then most uncertain.
+    """Slots that most need rollouts: unseen, then stale, then the rest ("uncertain").
 
-    Stale problems (no round for `stale_after` steps) are ranked by what a fresh round of K = 8
-    could teach: how far it would move the weight's estimate, with the old round's evidence
-    halved every `stale_after` steps (information.queue_priority). Not by age or id: a hard
-    problem last read 0 of 8 moves its weight more when re-read than a p = 0.5 one, so the
-    problems the student may have learnt since come back first. Ties: the older round first.
+    Stale problems (no round for `stale_after` steps), then the others, are ranked by what a
+    fresh round of K = 8 could teach: how far it would move the weight's estimate, with the
+    old round's evidence halved every `stale_after` steps, never less for an older round
+    (information.stale_priority). Not by age and id: a problem last read 0 of 8 moves its
+    weight more when re-read than a p = 0.5 one (w is steep near 0 and 1), so the hard
+    problems the student may have learnt since come back, from the whole dataset.
     """
     out: list[tuple[np.ndarray, QueueReason]] = []
     seen = attempts > 0
@@ -203,26 +241,11 @@ def rollout_queue_slots(
     out.append((unseen, "unseen"))
     left = limit - len(unseen)
     stale_mask = seen & (current_step - last_step.astype(np.int64) >= stale_after)
-    stale = np.flatnonzero(stale_mask)
-    if len(stale) and left > 0:
-        config = estimator.config
-        age = current_step - last_step[stale].astype(np.int64)
-        priority = queue_priority(
-            attempts[stale],
-            successes[stale],
-            age,
-            estimator.kernel,
-            prior=(config.prior_alpha, config.prior_beta),
-            half_life=float(stale_after),
-        )
-        # smallest_k breaks ties by position; rank the older rounds first among equals.
-        by_age = np.argsort(last_step[stale], kind="stable")
-        stale = stale[by_age][smallest_k(-priority[by_age], left)]
-    else:
-        stale = stale[:0]
+    half_life = float(stale_after)
+    rank = (attempts, successes, last_step, current_step, half_life)
+    stale = _by_information(estimator, np.flatnonzero(stale_mask), *rank, left)
     out.append((stale, "stale"))
     left -= len(stale)
-    rest = np.flatnonzero(seen & ~stale_mask)
-    unc = estimator.uncertainty(attempts[rest], successes[rest])
-    out.append((rest[smallest_k(-unc, left)], "uncertain"))
+    rest = _by_information(estimator, np.flatnonzero(seen & ~stale_mask), *rank, left)
+    out.append((rest, "uncertain"))
     return out

@@ -138,9 +138,11 @@ def test_rollout_queue_orders_unseen_then_stale_then_uncertain():
     # Stale by information: a fresh round moves the weight of 8-of-8 (104, where w is steep)
     # more than that of 4-of-8 (100, where w is flat), though 100's round is older.
     assert queue[2:4] == [(104, "stale"), (100, "stale")]
-    # Uncertain: posterior variance under Beta(1,1): 2 attempts (105) is the most uncertain,
-    # 64 attempts (106) the least; 107 (4/8) beats 108 (8/8) and 109 (1/8).
-    assert queue[4:] == [(105, "uncertain"), (107, "uncertain"), (109, "uncertain")]
+    # The rest by information too: 0 of 8 (102, a step older) and 1 of 8 (109) and 8 of 8
+    # (108), where w is steep, before 1 of 2 (105), 4 of 8 (107) and 32 of 64 (106).
+    assert queue[4:] == [(102, "uncertain"), (109, "uncertain"), (108, "uncertain")]
+    rest = [pid for pid, _ in index.rollout_queue(limit=10, current_step=10, stale_after=5)]
+    assert rest[4:] == [102, 109, 108, 105, 107, 106]
     assert len(index.rollout_queue(limit=3, current_step=10, stale_after=5)) == 3
     assert index.rollout_queue(limit=0, current_step=10, stale_after=5) == []
 

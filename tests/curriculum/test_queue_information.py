@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex
+from service.curriculum.information import queue_priority, stale_priority
 from service.curriculum.summaries import smallest_k
 
 LEVEL3, LEVEL4, K, EVERY, HEAD = 300, 100, 8, 25, 50
@@ -78,3 +81,62 @@ def test_the_old_rule_left_them_at_zero_for_longer(seed):
     old, new = simulate(seed, old_rule=True), simulate(seed)
     assert old[150] == (0, 0.0)
     assert new[150][0] == LEVEL4
+
+
+def simulate_experiment(seed: int, old_rule: bool) -> tuple[int, int]:
+    """The proportions of `make experiment`'s pool (docs/results.md): level 3's 4,000 problems
+    read 2,659 frontier, 1,147 p = 0 and 194 p = 1 at step 0, level 4's 4,000 all p = 0
+    (learnable from step 100 here, p = 0.3); 256 queue-head problems re-read every 25 steps,
+    stale after 50 (the service's default for window 'latest'). Returns (level-4 problems
+    re-read at all, re-read from step 100 on)."""
+    rng = np.random.default_rng(seed)
+    level3 = np.concatenate([rng.uniform(0.1, 0.9, 2659), np.zeros(1147), np.ones(194)])
+    ids = np.arange(8000)
+
+    def truth(problems: np.ndarray, step: int) -> np.ndarray:
+        return np.where(problems < 4000, level3[np.minimum(problems, 3999)], 0.3 * (step >= 100))
+
+    index = SamplingIndex(ids, LATEST)
+    first = rng.binomial(K, truth(ids, 0)).astype(float)
+    index.set_stats(ids, np.full(8000, float(K)), first, np.zeros(8000, dtype=np.int64))
+    last_round = np.zeros(8000, dtype=np.int64)
+    for step in range(25, 251, 25):
+        if old_rule:
+            arrays = index.arrays()
+            stale = np.flatnonzero(step - arrays.last_step.astype(np.int64) >= 50)
+            head = stale[smallest_k(arrays.last_step[stale], 256)]
+        else:
+            head = np.array([pid for pid, _ in index.rollout_queue(256, step, stale_after=50)])
+        fresh = rng.binomial(K, truth(head, step)).astype(float)
+        index.set_stats(head, np.full(len(head), float(K)), fresh, np.full(len(head), step))
+        last_round[head] = step
+    level4 = last_round[4000:]
+    return int(np.count_nonzero(level4 > 0)), int(np.count_nonzero(level4 >= 100))
+
+
+def test_the_experiments_level_4_is_re_estimated():
+    """Issue 26's finding, in the experiment's proportions: by age then id, no level-4
+    problem was re-read in 250 steps. By information, level 4 (all 0 of 8, the oldest rounds)
+    takes most of the budget, and more than 1,000 of its problems are re-read after they
+    became learnable."""
+    assert simulate_experiment(0, old_rule=True) == (0, 0)
+    anywhere, after_learning = simulate_experiment(0, old_rule=False)
+    assert anywhere > 1500 and after_learning > 1000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 64),
+    k=st.integers(0, 64),
+    ages=st.lists(st.floats(0, 5000), min_size=2, max_size=12),
+    half_life=st.sampled_from([5.0, 25.0, 50.0]),
+)
+def test_an_older_round_never_ranks_below_the_same_round_made_fresher(n, k, ages, half_life):
+    ages = np.sort(np.asarray(ages))
+    attempts, successes = np.full(len(ages), float(n)), np.full(len(ages), float(min(k, n)))
+    priority = stale_priority(attempts, successes, ages, KernelConfig(), half_life=half_life)
+    assert np.all(np.diff(priority) >= 0)
+    # at age 0 (a grid point) it is the raw priority: the envelope only lifts older rounds
+    fresh = queue_priority(attempts[:1], successes[:1], np.zeros(1), KernelConfig())
+    at_zero = stale_priority(attempts[:1], successes[:1], np.zeros(1), KernelConfig())
+    assert at_zero[0] == pytest.approx(fresh[0])
