@@ -30,6 +30,7 @@ def document_limits(document: dict[str, Any], settings: Settings) -> None:
     items = settings.max_items_per_request
     schemas["ProblemsUpsert"]["properties"]["problems"]["maxItems"] = items
     schemas["OutcomesPost"]["properties"]["outcomes"]["maxItems"] = items
+    schemas["PriorsUpload"]["properties"]["items"]["maxItems"] = items
     for option in schemas["WeightsQuery"]["properties"]["problem_ids"]["anyOf"]:
         if option.get("type") == "array":
             option["maxItems"] = items

@@ -135,3 +135,16 @@ def test_priors_survive_a_restart_and_reach_another_replica(database_url):
         assert zones["frontier"] == 2 and zones["unseen"] == 4
         exported = restarted.post("/v1/runs/base/weights", json={}).json()["items"]
         assert sum(item["prior_attempts"] for item in exported) == 20.0
+
+
+def test_the_items_limit_is_the_settings_and_stated_in_the_document(database_url):
+    settings = Settings(database_url=database_url, max_items_per_request=2)
+    with TestClient(create_app(settings)) as small:
+        document = small.get("/openapi.json").json()
+        schema = document["components"]["schemas"]["PriorsUpload"]["properties"]["items"]
+        assert schema["maxItems"] == 2
+        make_dataset(small, n=2)
+        make_run(small, "base")
+        three = [{**PROFILE[0], "problem_id": f"p{i}"} for i in range(3)]
+        response = upload(small, "base", three)
+        assert response.status_code == 422 and "too many items" in response.text
