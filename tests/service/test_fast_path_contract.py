@@ -343,3 +343,15 @@ def test_an_overwritten_problem_is_served_with_its_new_text(database_url):
         time.sleep(interval * 1.5)
         assert prompts_served(reader, body) == expected  # within the interval elsewhere
         assert passed.batches == 0 and writer_passed.batches == 0  # all by the fast path
+
+
+def test_repeated_headers_are_read_as_the_route_reads_them(pair):
+    body = {"size": 7, "seed": 13}
+    for accept in ([("accept", "application/json"), ("accept", COLUMNS)],
+                   [("accept", COLUMNS), ("accept", "application/json")]):  # fmt: skip
+        fast, route, served = pair.both(json=body, headers=accept)
+        assert fast.status_code == 200 and served
+        same(fast, route)
+    types = [("content-type", "application/json"), ("content-type", "text/plain")]
+    fast, route, _ = pair.both(content=b'{"size": 7, "seed": 13}', headers=types)
+    same(fast, route)
