@@ -294,17 +294,5 @@ class PinnedDraw(FirstAnswer, Base):
     draw: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-class ProblemPrior(Base):
-    """A problem's prior in a run, as Beta pseudo-counts (curriculum/priors.py): what an
-    uploaded profile (a pass rate worth `attempts` attempts) or another run's estimates
-    start the problem from. The index adds them to problem_stats' counts; they are kept
-    apart so that views can say what part of a count is prior."""
-
-    __tablename__ = "problem_priors"
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    problem_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
-    )
-    attempts: Mapped[float] = mapped_column(Double)
-    successes: Mapped[float] = mapped_column(Double)
+# Tables kept in their own modules, registered on Base by importing them here.
+from service.prior_models import ProblemPrior  # noqa: E402,F401

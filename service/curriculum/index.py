@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from service.curriculum.estimators import Estimator, zones
-from service.curriculum.kernels import beta_kernel
+from service.curriculum.evidence import EvidenceMixin, _last_wins
 from service.curriculum.priors import PriorCounts
 from service.curriculum.summaries import (
     DifficultyReport,
@@ -49,14 +49,6 @@ class SampleResult:
     slots: np.ndarray | None = None
 
 
-def _last_wins(slots: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Drop duplicate slots keeping each one's last row (absolute values: newest wins)."""
-    order = np.argsort(slots, kind="stable")
-    slots = slots[order]
-    keep = np.append(slots[1:] != slots[:-1], len(slots) > 0)[: len(slots)]
-    return (slots[keep], *(np.asarray(c)[order][keep] for c in columns))
-
-
 def _first_appearances(seq: np.ndarray) -> np.ndarray:
     """Distinct values in order of first appearance.
 
@@ -77,7 +69,7 @@ class IndexArrays:
     weights: np.ndarray
 
 
-class SamplingIndex:
+class SamplingIndex(EvidenceMixin):
     """Per-run in-memory state. Slots follow sorted problem ids (int64, ascending)."""
 
     def __init__(self, problem_ids: np.ndarray, estimator: Estimator) -> None:
@@ -213,40 +205,6 @@ class SamplingIndex:
             prior_n, prior_k = self._priors.of(slots)
             att, succ = att + prior_n, succ + prior_k
         self._write(slots, att, succ, step)
-
-    def set_priors(self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray) -> None:
-        """Replace these problems' prior pseudo-counts (absolute; 0, 0: no prior). A problem's
-        evidence is its own counts plus its prior, whichever of the two was set first."""
-        slots = self._known_slots(np.atleast_1d(ids))
-        if slots.size == 0:
-            return
-        n = len(slots)
-        slots, new_n, new_k = _last_wins(
-            slots,
-            np.broadcast_to(np.asarray(attempts, dtype=np.float64), (n,)),
-            np.broadcast_to(np.asarray(successes, dtype=np.float64), (n,)),
-        )
-        old_n, old_k = self._priors.of(slots)
-        # x + p - p is x exactly when x is 0: a problem without outcomes stays unseen.
-        own_n = np.maximum(self._attempts[slots] - old_n, 0.0)
-        own_k = np.maximum(self._successes[slots] - old_k, 0.0)
-        self._priors.set(slots, new_n, new_k, self.n_problems)
-        self._write(slots, own_n + new_n, own_k + new_k, self._last_step[slots].astype(np.int64))
-
-    def replace_priors(self, ids: np.ndarray, attempts: np.ndarray, successes: np.ndarray) -> None:
-        """Every prior at once (what the database holds): problems not named have none."""
-        n = self.n_problems
-        new_n, new_k = np.zeros(n), np.zeros(n)
-        slots = self._known_slots(np.asarray(ids, dtype=np.int64))
-        new_n[slots], new_k[slots] = attempts, successes
-        old_n, old_k = self._priors.full(n)
-        changed = np.flatnonzero((new_n != old_n) | (new_k != old_k))
-        if changed.size:
-            self.set_priors(self._ids[changed], new_n[changed], new_k[changed])
-
-    def priors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(prior attempts, prior successes) of the given problems (zeros: no prior)."""
-        return self._priors.of(self._known_slots(np.atleast_1d(ids)))
 
     def _write(
         self, slots: np.ndarray, att: np.ndarray, succ: np.ndarray, step: np.ndarray
@@ -454,40 +412,6 @@ class SamplingIndex:
             bins,
             rates,
         )
-
-    # ---- predictions (the "predicted" estimator) ----------------------------------------
-
-    def set_predictions(self, pass_rates: np.ndarray) -> None:
-        """Every slot's predicted pass rate (NaN: none): weights become w(p_hat) where a
-        seen problem has one, the counts' rule elsewhere. O(N): the model moves them all."""
-        n = self.n_problems
-        predicted = np.full(n, np.nan)
-        given = np.asarray(pass_rates, dtype=np.float64)[:n]
-        predicted[: len(given)] = given
-        self._predicted = predicted
-        weights = self._weights_of(np.arange(n), self._attempts, self._successes)
-        self._tree = SumTree.from_leaves(weights, capacity=self._tree.capacity)
-        self._n_positive = int(np.count_nonzero(weights > 0))
-        self._totals = RunningTotals.of(self._attempts, self._successes, weights)
-
-    def pass_rates_of(self, slots: np.ndarray) -> np.ndarray:
-        """The estimator's pass rate of these slots: k/n of the evidence (NaN for unseen), or
-        the prediction where there is one."""
-        att, succ = self._attempts[slots], self._successes[slots]
-        rates = self.estimator.pass_rates(att, succ)
-        if self._predicted is not None:
-            predicted = self._predicted[slots]
-            rates = np.where(np.isfinite(predicted) & (att > 0), predicted, rates)
-        return rates
-
-    def _weights_of(self, slots: np.ndarray, att: np.ndarray, succ: np.ndarray) -> np.ndarray:
-        weights = self.estimator.weights(att, succ)
-        if self._predicted is not None:
-            predicted = self._predicted[slots]
-            have = np.isfinite(predicted) & (att > 0)
-            predicted_w = beta_kernel(np.nan_to_num(predicted), self.estimator.kernel)
-            weights = np.where(have, predicted_w, weights)
-        return weights
 
     def summary(self) -> Summary:
         """What difficulty() reports but the histogram, plus the mean pass rate of seen

@@ -13,7 +13,8 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from service.models import ProblemPrior, Run
+from service.models import Run
+from service.prior_models import ProblemPrior
 from service.store.bulk import chunks, fetch_columns
 
 CHUNK = 2000
