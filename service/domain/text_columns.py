@@ -14,9 +14,10 @@ object on the way out. Memory per problem: the fragment, 8 bytes of id and 32 of
 Slots follow the dataset's problem ids in ascending order (ids are only ever appended, the
 same order the sampling index uses), and fill in any order: by a background prefill in id
 order, and by draws that read the texts they miss. A slot never changes once written (an
-overwrite of a problem replaces the whole TextColumns, see domain/prompt_cache.py), so a
-reader only has to see each row whole: rows and the buffer are published under a lock held
-for microseconds, never across I/O or encoding.
+overwrite of a problem replaces the whole TextColumns, see domain/prompt_cache.py: the new
+one takes the ids and offset arrays over in O(texts held) and the old one is sealed, empty
+for whoever still holds it), so a reader only has to see each row whole: rows and the
+buffer are published under a lock held for microseconds, never across I/O or encoding.
 """
 
 from __future__ import annotations
@@ -88,9 +89,11 @@ class TextColumns:
         self._publish = threading.Lock()
         self._write = threading.Lock()
         self._ids = np.empty(0, dtype=np.int64)  # sorted problem ids: slot -> id
-        # _ids is shared with the columns this was emptied from (or emptied into): its slots
-        # below _n_ids never change, but neither may write ids in place beyond them.
-        self._ids_shared = False
+        # Emptied (emptied() handed the ids and offsets on): holds nothing from then on, and
+        # stores nothing, whoever still has a reference.
+        self._sealed = False
+        self._stored: list[np.ndarray] = []  # the slots written, store by store
+        self._n_stored = 0
         self._rows = np.zeros((0, ROW), dtype=np.int64)
         self._buffer = np.empty(0, dtype=np.uint8)
         self._used = 0  # bytes of the buffer written
@@ -106,6 +109,8 @@ class TextColumns:
         where it is not loaded (or not known here). ``slots``: the sampling index's slots of the
         same problems, used when they match (the two share the slot order), else searched."""
         with self._publish:
+            if self._sealed:
+                return self._buffer, np.zeros((len(problem_ids), ROW), dtype=np.int64)
             ids, n, buffer = self._ids, self._n_ids, self._buffer
             if slots is None or not _matches(ids, n, slots, problem_ids):
                 slots = _search(ids, n, problem_ids)
@@ -157,28 +162,36 @@ class TextColumns:
     # ---- writing (threadpool / background threads) -----------------------------------------
 
     def emptied(self) -> TextColumns:
-        """New columns with the same ids and no texts (what dropping the texts leaves). O(1)
-        in the ids, which both share (an overwrite must not cost a copy of a million ids);
-        the offsets are fresh zeros, mapped lazily."""
+        """New columns with the same ids and no texts (what dropping the texts leaves), in
+        O(texts held), not O(ids): they take this one's ids and offsets over, the offsets
+        written so far zeroed (or fresh zeros, mapped lazily, when most slots were written),
+        and this one is sealed (it holds and stores nothing from then on: a reader still
+        holding it finds every text missing and reads them again)."""
         fresh = TextColumns()
         with self._write, self._publish:
             n = self._n_ids
-            self._ids_shared = fresh._ids_shared = True
-            fresh._ids = self._ids
-        fresh._rows = np.zeros((n, ROW), dtype=np.int64)
-        fresh._n_ids = n
+            if self._n_stored <= n // 8:
+                if self._stored:
+                    self._rows[np.concatenate(self._stored)] = 0
+                fresh._rows = self._rows
+            else:
+                fresh._rows = np.zeros((len(self._ids), ROW), dtype=np.int64)
+            fresh._ids, fresh._n_ids = self._ids, n
+            self._sealed = True
         return fresh
 
     def add_ids(self, new_ids: np.ndarray) -> None:
         """Append problem ids (ascending, all larger than every id held); slots start empty."""
         new_ids = np.asarray(new_ids, dtype=np.int64)
         with self._write:
+            if self._sealed:
+                return
             new_ids = new_ids[new_ids > self.max_id] if self._n_ids else new_ids
             if not len(new_ids):
                 return
             n_old = self._n_ids
             n = n_old + len(new_ids)
-            if n <= len(self._ids) and not self._ids_shared:
+            if n <= len(self._ids):
                 with self._publish:
                     self._ids[n_old:n] = new_ids
                     self._n_ids = n
@@ -193,18 +206,19 @@ class TextColumns:
             rows[:n_old] = self._rows[:n_old]
             with self._publish:
                 self._ids, self._rows, self._n_ids = ids, rows, n
-                self._ids_shared = False
 
     def store(
         self, problem_ids: Sequence[int], texts: Sequence[Text], max_bytes: int | None = None
     ) -> int | None:
         """Encode and hold these problems' texts (ids not known here, or already held, are
-        skipped); returns the bytes added, or None (nothing stored) when that would take
-        ``nbytes`` beyond ``max_bytes``."""
+        skipped; sealed columns store nothing); returns the bytes added, or None (nothing
+        stored) when that would take ``nbytes`` beyond ``max_bytes``."""
         ids = np.asarray(problem_ids, dtype=np.int64)
         if not len(ids):
             return 0
         with self._write:
+            if self._sealed:
+                return 0
             with self._publish:
                 slots = _search(self._ids, self._n_ids, ids)
                 known = slots >= 0
@@ -228,6 +242,12 @@ class TextColumns:
                 self._rows[slots] = rows + used
                 self._used = used + len(data)
                 self.loaded += len(slots)
+            self._n_stored += len(slots)
+            # emptied() zeroes these slots, or allocates anew once they pass 1/8 of all.
+            if self._n_stored <= self._n_ids // 8:
+                self._stored.append(slots)
+            else:
+                self._stored = []
             return len(data)
 
 

@@ -216,22 +216,35 @@ def test_an_empty_draw_is_the_reference_empty_body(columnar):
     assert assembled(columns, result, columnar) == reference(result, {}, columnar)
 
 
-def test_emptied_columns_share_the_ids_and_grow_apart():
+@pytest.mark.parametrize("held", [50, 2000])  # few texts held: zeroed; most: fresh zeros
+def test_emptied_columns_take_the_slots_over_and_the_old_ones_hold_nothing(held):
     texts = {i: (f"p{i}", f"prompt {i}", None) for i in range(1, 2001)}
-    old = filled_columns(texts, list(texts), 300)
-    fresh = old.emptied()  # no copy of the ids, no texts
-    assert fresh.n_ids == old.n_ids == 2000 and fresh.loaded == 0
-    assert fresh.missing(np.array([1, 2000])).tolist() == [1, 2000]
-    # Each grows on its own: what one appends the other never sees.
-    old.add_ids(np.array([2001, 2002], dtype=np.int64))
+    old = filled_columns(texts, list(texts)[:held], 300)
+    fresh = old.emptied()
+    assert fresh.n_ids == 2000 and fresh.loaded == 0
+    assert fresh.missing(np.array([1, 50, 2000])).tolist() == [1, 50, 2000]
+    # The old columns are sealed: empty for whoever still holds them, and they store nothing.
+    assert old.decode(np.array([1, 50])) == {}
+    assert old.store([3], [texts[3]]) == 0
+    old.add_ids(np.array([5000], dtype=np.int64))
+    assert fresh.max_id == 2000
+    # The fresh ones fill and grow as any.
     fresh.add_ids(np.array([2001, 2005], dtype=np.int64))
-    assert old.max_id == 2002 and fresh.max_id == 2005
-    old.store([2002], [("p2002", "old side", None)])
-    fresh.store([2005, 7], [("p2005", "fresh side", "x"), texts[7]])
-    assert old.decode(np.array([2002, 2005, 7])) == {2002: ("p2002", "old side", None), 7: texts[7]}
-    assert fresh.decode(np.array([2002, 2005, 7])) == {
-        2005: ("p2005", "fresh side", "x"),
-        7: texts[7],
+    fresh.store([2005, 7], [("p2005", "new", "x"), ("p7", "overwritten", None)])
+    assert fresh.decode(np.array([2005, 7, 8])) == {
+        2005: ("p2005", "new", "x"),
+        7: ("p7", "overwritten", None),
     }
-    emptied_again = fresh.emptied()
-    assert emptied_again.n_ids == 2002 and emptied_again.max_id == 2005
+    again = fresh.emptied()
+    assert again.n_ids == 2002 and again.missing(np.array([7, 2005])).tolist() == [7, 2005]
+    again.store(list(texts), list(texts.values()))
+    result = draws.Draw(
+        problem_ids=np.array([7, 1999, 3], dtype=np.int64),
+        weights=np.ones(3),
+        loss_weights=np.ones(3),
+        pass_rates=np.full(3, 0.5),
+        available=3,
+        sources=None,
+    )
+    for columnar in (False, True):
+        assert assembled(again, result, columnar) == reference(result, texts, columnar)
