@@ -8,6 +8,7 @@ ratios to numpy).
 Run: python bench/pair.py --code /work/baseline [--after-code /work/after] [--rounds 2]
         [--out pair.jsonl] -- bench/profile_batch.py --requests 1000
 (--after-code: a worktree of a commit, so that uncommitted edits in this tree stay out)
+     python bench/pair.py --compare RAW.jsonl  (the comparison again, from --out's rows)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The fields that say which configuration a row is (rows of both sides match on them).
 KEYS = (
     "bench", "config", "client", "cache", "problems", "batch_size", "backend", "format",
-    "outcomes_per_post", "workers", "phase", "cycle", "outcomes", "mode",
+    "outcomes_per_post", "workers", "phase", "cycle", "outcomes", "mode", "N", "B",
 )  # fmt: skip
 SKIP = {"requests", "posts", "seconds", "warmup_seconds", "response_bytes", "seed_db_s"}
 
@@ -34,7 +35,7 @@ def better_when_higher(name: str) -> bool | None:
         return None
     if "_per_s" in name or "per_server_cpu_s" in name or "_over_client_p50" in name:
         return True
-    if name.endswith("vs_fastest_numpy"):
+    if name.endswith("vs_fastest_numpy") or name.startswith("ratio_"):
         return True
     if "over_floor" in name or "over_p50" in name or "during_over_after" in name:
         return False
@@ -94,6 +95,11 @@ def compare(rows: list[dict], tolerance: float) -> list[dict]:
 
 def main() -> None:
     argv = sys.argv[1:]
+    if argv[:1] == ["--compare"]:  # the comparison again, from the raw rows of a pair
+        rows = [json.loads(line) for path in argv[1:] for line in Path(path).open()]
+        for result in compare(rows, 0.1):
+            print(json.dumps(result), flush=True)
+        return
     if "--" not in argv:
         sys.exit(__doc__)
     cut = argv.index("--")
