@@ -305,7 +305,7 @@ def perf_profile(pid: int, run_load, keep: Path | None) -> dict:
 def _report_lines(report: str, n_fields: int) -> list[list[str]]:
     rows = []
     for line in report.splitlines():
-        fields = line.split(None, n_fields - 1)
+        fields = [field.strip() for field in line.split(None, n_fields - 1)]
         if len(fields) == n_fields and fields[0].endswith("%") and not line.startswith("#"):
             rows.append(fields)
     return rows
