@@ -87,9 +87,7 @@ RULES: dict[str, tuple[str, Callable[[], Detail]]] = {
     ),
     "repeated_problem_ids": (
         "one problem id given twice in one upload (nothing is applied)",
-        lambda: _raised(
-            lambda: datasets.check_unique_ids([{"id": "q1"}, {"id": "q1"}, {"id": "q2"}])
-        ),
+        lambda: _raised(lambda: datasets.check_unique_ids(["q1", "q1", "q2"])),
     ),
     "unknown_prior_problems": (
         "priors of problems the run's dataset does not have (nothing is applied)",
@@ -97,9 +95,7 @@ RULES: dict[str, tuple[str, Callable[[], Detail]]] = {
     ),
     "repeated_prior_problems": (
         "one problem id given twice in one priors upload (nothing is applied)",
-        lambda: _raised(
-            lambda: priors.repeated_problem_ids([{"problem_id": "q1"}, {"problem_id": "q1"}])
-        ),
+        lambda: _raised(lambda: datasets.check_unique_ids(["q1", "q1"], "items")),
     ),
     "lease_without_claimer": (
         "lease_s without a claimer (nothing would be leased)",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from service.db import UnitOfWork
@@ -70,7 +70,7 @@ def upsert_problems(
     indexes pick the new problems up and, when existing problems were overwritten, cached
     prompts are dropped."""
     dataset = require(uow, name)
-    check_unique_ids(problems)
+    check_unique_ids(p["id"] for p in problems)
     store.lock_for_append(uow.session, dataset.id)
     ids = [p["id"] for p in problems]
     existing = store.ids_for_external(uow.session, dataset.id, ids)
@@ -81,12 +81,14 @@ def upsert_problems(
     return ProblemsUpserted(inserted=len(ids) - len(existing), updated=len(existing))
 
 
-def check_unique_ids(problems: list[dict[str, Any]]) -> None:
-    counts = Counter(p["id"] for p in problems)
+def check_unique_ids(ids: Iterable[str], field: str = "problems") -> None:
+    """422 on `field` listing the problem ids given more than once in one upload (which copy
+    was meant cannot be told; nothing is applied). Problems and priors uploads both use it."""
+    counts = Counter(ids)
     repeated = sorted(pid for pid, n in counts.items() if n > 1)
     if repeated:
         raise InvalidItems(
-            "problems",
+            field,
             f"{len(repeated)} problem id(s) given more than once in one upload; nothing was "
             "applied",
             items=repeated[:1000],

@@ -8,7 +8,6 @@ priors_version), and a restarted service reads them when it builds the index.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from service.curriculum.priors import from_estimates, profile_counts
 from service.db import UnitOfWork
 from service.domain import runs
+from service.domain.datasets import check_unique_ids
 from service.domain.index_registry import IndexRegistry
 from service.domain.views import PriorsSet
 from service.errors import Conflict, InvalidItems
@@ -25,19 +25,6 @@ from service.store import datasets as dataset_store
 from service.store import priors as store
 
 OnCommitted = Callable[[int], None]
-
-
-def repeated_problem_ids(items: Sequence[Mapping[str, Any]]) -> None:
-    """422 listing the problem ids given more than once (nothing is applied)."""
-    counts = Counter(item["problem_id"] for item in items)
-    repeated = sorted(pid for pid, n in counts.items() if n > 1)
-    if repeated:
-        raise InvalidItems(
-            "items",
-            f"{len(repeated)} problem id(s) given more than once in one upload; nothing was "
-            "applied",
-            items=repeated[:1000],
-        )
 
 
 def unknown_problem_ids(unknown: list[str]) -> InvalidItems:
@@ -59,7 +46,7 @@ def upload(
 ) -> PriorsSet:
     """Set each named problem's prior to (pseudo_attempts, pseudo_attempts * pass_rate),
     pseudo_attempts capped at max_pseudo_attempts; with `replace`, the others lose theirs."""
-    repeated_problem_ids(items)
+    check_unique_ids((item["problem_id"] for item in items), "items")
     external = [item["problem_id"] for item in items]
     mapping = dataset_store.ids_for_external(uow.session, run.dataset_id, sorted(set(external)))
     unknown = sorted(set(external) - mapping.keys())

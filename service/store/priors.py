@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service.models import Run
 from service.prior_models import ProblemPrior
-from service.store.bulk import chunks, fetch_columns
+from service.store.bulk import chunks, fetch_columns, upsert_rows
 
 CHUNK = 2000
 _UPSERT = """INSERT INTO problem_priors (run_id, problem_id, attempts, successes)
@@ -66,12 +65,7 @@ def upsert(
         np.asarray(attempts, dtype=np.float64).tolist(),
         np.asarray(successes, dtype=np.float64).tolist(),
     ]
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_UPSERT.format(source=_PG_SOURCE), (run_id, *columns))
-    else:
-        rows = orjson.dumps(list(zip(*columns, strict=True))).decode()
-        connection.exec_driver_sql(_UPSERT.format(source=_SQLITE_SOURCE), (run_id, rows))
+    upsert_rows(session, _UPSERT, (_PG_SOURCE, _SQLITE_SOURCE), run_id, columns)
 
 
 def clear(session: Session, run_id: int) -> None:
