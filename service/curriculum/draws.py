@@ -16,7 +16,7 @@ their loss weight is 0: they earn the curriculum outcomes, not gradient weight.
 Exploration (opt-in, curriculum/exploration.py): mode "thompson" draws successively ∝ each
 problem's weight at one draw of its posterior instead of ∝ E[w]; `epsilon` takes that share
 of the batch uniformly from the problems the weights leave out (weight 0, or no evidence),
-source "explored", loss weight 0. Either one goes through exploring_draw; without them a
+source "explored", loss weight 0. Either one goes through _exploring_draw; without them a
 draw is exactly what it was.
 """
 
@@ -70,6 +70,13 @@ def _eligible(index: SamplingIndex, ids: np.ndarray, mode: str) -> np.ndarray:
     return np.ones(len(ids), bool) if index.estimator.is_posterior else stats["attempts"] > 0
 
 
+def _available(index: SamplingIndex, drawn: int, excluded: np.ndarray, mode: str) -> int:
+    """The sample's count of eligible problems less the excluded ones that were eligible."""
+    if not len(excluded):
+        return drawn
+    return drawn - int(np.count_nonzero(_eligible(index, excluded, mode)))
+
+
 def known(index: SamplingIndex, ids: np.ndarray | None) -> np.ndarray:
     """The ids the index knows, distinct (leases may name problems added since a sync)."""
     if ids is None or len(ids) == 0:
@@ -89,9 +96,9 @@ def draw(
     epsilon: float = 0.0,
 ) -> Draw:
     """Up to `size` distinct problems, none of them in `exclude` (see the module docstring)."""
-    if mode == "thompson" or epsilon > 0:
-        return exploring_draw(index, size, rng, mode, fill=fill, exclude=exclude, epsilon=epsilon)
     excluded = known(index, exclude)
+    if mode == "thompson" or epsilon > 0:
+        return _exploring_draw(index, size, rng, mode, fill, excluded, epsilon)
     result = index.sample(size + len(excluded), rng, mode)
     if fill == "none" and not len(excluded):  # the plain batch (the hot path): as drawn
         return Draw(
@@ -105,9 +112,7 @@ def draw(
         )
     keep = ~np.isin(result.problem_ids, excluded)
     picked = np.flatnonzero(keep)[:size]
-    available = result.available
-    if len(excluded):
-        available -= int(np.count_nonzero(_eligible(index, excluded, mode)))
+    available = _available(index, result.available, excluded, mode)
     ids = result.problem_ids[picked]
     weights = result.weights[picked]
     loss = result.loss_weights[picked]
@@ -159,20 +164,19 @@ def _with_fill(
     )
 
 
-def exploring_draw(
+def _exploring_draw(
     index: SamplingIndex,
     size: int,
     rng: np.random.Generator,
     mode: Mode,
-    *,
-    fill: FillPolicy = "none",
-    exclude: np.ndarray | None = None,
-    epsilon: float = 0.0,
+    fill: FillPolicy,
+    excluded: np.ndarray,
+    epsilon: float,
 ) -> Draw:
-    """A Thompson draw and/or an epsilon share: round(epsilon * size) problems (at most what
-    the pool holds) uniformly from those with weight 0 or no evidence, the rest by `mode`;
-    then the fill. Deterministic given the rng and the index, as every draw."""
-    excluded = known(index, exclude)
+    """draw() for a Thompson mode and/or an epsilon share: round(epsilon * size) problems (at
+    most what the pool holds) uniformly from those with weight 0 or no evidence, the rest by
+    `mode`; then the fill. `excluded`: known(index, exclude). Deterministic given the rng and
+    the index, as every draw."""
     excluded_slots = index.slots_of(excluded)
     arrays = index.arrays()
     left_out = (arrays.weights <= 0) | (arrays.attempts <= 0)
@@ -187,9 +191,7 @@ def exploring_draw(
         assert result.slots is not None
         picked = np.flatnonzero(~np.isin(result.slots, excluded_slots))[:take]
         slots, loss = result.slots[picked], result.loss_weights[picked]
-        available = result.available
-        if len(excluded):
-            available -= int(np.count_nonzero(_eligible(index, excluded, mode)))
+        available = _available(index, result.available, excluded, mode)
     explored = explore_slots(left_out, explore, rng, exclude=slots)
     slots = np.concatenate([slots, explored]).astype(np.int64)
     drawn = Draw(

@@ -1,4 +1,4 @@
-"""Thompson batches and the epsilon share (curriculum.draws.exploring_draw): the same inputs
+"""Thompson batches and the epsilon share (curriculum.draws._exploring_draw): the same inputs
 give the same batch, and over many seeds the draws follow the stated distributions."""
 
 from collections import Counter
@@ -134,7 +134,7 @@ def test_a_thompson_batch_alone_reads_as_a_plain_one():
 
 @pytest.mark.parametrize("mode", ["proportional", "uniform"])
 def test_without_the_new_fields_a_draw_is_what_it_was(mode):
-    """epsilon 0 and mode proportional/uniform: draw() never reaches exploring_draw."""
+    """epsilon 0 and mode proportional/uniform: draw() never reaches _exploring_draw."""
     plain = draw(index(), 4, np.random.default_rng(5), mode)
     sample = index().sample(4, np.random.default_rng(5), mode)
     np.testing.assert_array_equal(plain.problem_ids, sample.problem_ids)
