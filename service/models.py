@@ -72,6 +72,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class PerRunProblem:
+    """The key of the per (run, problem) tables: both ids, each row gone with its run or its
+    problem (a mixin, as FirstAnswer). sort_order keeps the ids the tables' first columns, as
+    the migrations made them (a mixin's columns would otherwise come last)."""
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, sort_order=-2
+    )
+    problem_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+
+
 class Dataset(Base):
     __tablename__ = "datasets"
 
@@ -181,7 +194,7 @@ class OutcomeBatch(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class ProblemStats(Base):
+class ProblemStats(PerRunProblem, Base):
     """Per (run, problem) aggregate, maintained by increments in the ingest transaction.
 
     No write version here: replicas find what changed through outcome_batches (indexed by
@@ -193,10 +206,6 @@ class ProblemStats(Base):
     __tablename__ = "problem_stats"
     __table_args__ = {"postgresql_with": {"fillfactor": 70}}
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    problem_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
-    )
     # Effective (half-life discounted) counts; equal to the totals without decay.
     attempts: Mapped[float] = mapped_column(Double)
     successes: Mapped[float] = mapped_column(Double)
@@ -205,7 +214,7 @@ class ProblemStats(Base):
     last_step: Mapped[int] = mapped_column(BigInteger)
 
 
-class ErroredAttempts(Base):
+class ErroredAttempts(PerRunProblem, Base):
     """Per (run, problem): attempts whose rollout errored or timed out, never graded. They are
     kept apart from problem_stats: an error says nothing about whether the student can solve
     the problem, so it must not move p (docs/architecture.md, "Errored attempts"). Written
@@ -213,10 +222,6 @@ class ErroredAttempts(Base):
 
     __tablename__ = "errored_attempts"
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    problem_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
-    )
     errored: Mapped[int] = mapped_column(BigInteger)
     last_step: Mapped[int] = mapped_column(BigInteger)
 
@@ -261,7 +266,7 @@ class RunHistory(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class RolloutLease(Base):
+class RolloutLease(PerRunProblem, Base):
     """A claim on a problem's rollouts: while it holds, draws that skip leased problems (and
     other claimers of the rollout queue) pass the problem over.
 
@@ -273,10 +278,6 @@ class RolloutLease(Base):
     __tablename__ = "rollout_leases"
     __table_args__ = (Index("ix_rollout_leases_run_expires", "run_id", "expires_at"),)
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    problem_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
-    )
     claimer: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[float] = mapped_column(Double)
     attempts_at_claim: Mapped[int] = mapped_column(BigInteger)

@@ -3,13 +3,13 @@ it is part of Base's metadata (Alembic's check, the tests' wipe)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Double, ForeignKey
+from sqlalchemy import Double
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.models import Base
+from service.models import Base, PerRunProblem
 
 
-class ProblemPrior(Base):
+class ProblemPrior(PerRunProblem, Base):
     """A problem's prior in a run, as Beta pseudo-counts (curriculum/priors.py): what an
     uploaded profile (a pass rate worth `attempts` attempts) or another run's estimates start
     the problem from. The index adds them to problem_stats' counts; they are kept apart so
@@ -17,9 +17,5 @@ class ProblemPrior(Base):
 
     __tablename__ = "problem_priors"
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    problem_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True
-    )
     attempts: Mapped[float] = mapped_column(Double)
     successes: Mapped[float] = mapped_column(Double)
