@@ -20,6 +20,8 @@ evidence, as w is flat at p = 0.5.)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import betaln, gammaln
 
@@ -27,6 +29,17 @@ from service.curriculum.kernels import KernelConfig, beta_kernel
 
 # Steps after which a round counts half (the queue's default forgetting of old evidence).
 DEFAULT_STALENESS_HALF_LIFE = 50.0
+
+
+@dataclass(frozen=True)
+class FreshRound:
+    """How the queue values a fresh round: the weight kernel, the round's K rollouts, the
+    Beta prior the counts add to, and the steps after which old evidence counts half."""
+
+    kernel: KernelConfig
+    rollouts: int = 8
+    prior: tuple[float, float] = (1.0, 1.0)
+    half_life: float = DEFAULT_STALENESS_HALF_LIFE
 
 
 def weight_moments(
@@ -73,19 +86,17 @@ def queue_priority(
     attempts: np.ndarray,
     successes: np.ndarray,
     age: np.ndarray,
-    kernel: KernelConfig,
+    fresh: FreshRound,
     *,
-    rollouts: int = 8,
-    prior: tuple[float, float] = (1.0, 1.0),
-    half_life: float = DEFAULT_STALENESS_HALF_LIFE,
     predicted: np.ndarray | None = None,
 ) -> np.ndarray:
-    """How much a fresh round of `rollouts` attempts of each problem could move its weight
-    (higher first). `predicted`: the drift model's p_hat per problem (NaN where it has none),
-    if the run has one: the predicted change of weight is added."""
-    n, k = aged_counts(attempts, successes, age, half_life)
+    """How much a fresh round of `fresh.rollouts` attempts of each problem could move its
+    weight (higher first). `predicted`: the drift model's p_hat per problem (NaN where it has
+    none), if the run has one: the predicted change of weight is added."""
+    kernel, prior = fresh.kernel, fresh.prior
+    n, k = aged_counts(attempts, successes, age, fresh.half_life)
     a, b = prior[0] + k, prior[1] + np.maximum(n - k, 0.0)
-    priority: np.ndarray = expected_weight_change(a, b, rollouts, kernel)
+    priority: np.ndarray = expected_weight_change(a, b, fresh.rollouts, kernel)
     if predicted is not None:
         n0 = np.asarray(attempts, dtype=np.float64)
         rate = np.divide(successes, n0, out=np.zeros_like(n0), where=n0 > 0)
@@ -108,14 +119,7 @@ def _age_grid(max_age: float, half_life: float) -> np.ndarray:
 
 
 def stale_priority(
-    attempts: np.ndarray,
-    successes: np.ndarray,
-    age: np.ndarray,
-    kernel: KernelConfig,
-    *,
-    rollouts: int = 8,
-    prior: tuple[float, float] = (1.0, 1.0),
-    half_life: float = DEFAULT_STALENESS_HALF_LIFE,
+    attempts: np.ndarray, successes: np.ndarray, age: np.ndarray, fresh: FreshRound
 ) -> np.ndarray:
     """queue_priority made non-decreasing in age, what the rollout queue ranks by: the most a
     fresh round could teach about these counts at any age up to theirs, read on a grid of ages
@@ -127,21 +131,13 @@ def stale_priority(
     age = np.maximum(np.asarray(age, dtype=np.float64), 0.0)
     if age.size == 0:
         return np.empty(0)
-    grid = _age_grid(float(age.max()), half_life)
+    grid = _age_grid(float(age.max()), fresh.half_life)
     cell = np.searchsorted(grid, age, side="right") - 1
     counts = np.stack([np.asarray(attempts, float), np.asarray(successes, float)], axis=1)
     pairs, inverse = np.unique(np.round(counts * COUNT_RESOLUTION), axis=0, return_inverse=True)
     pairs = pairs / COUNT_RESOLUTION
     table = np.empty((len(pairs), int(cell.max()) + 1))
     for c in range(table.shape[1]):
-        table[:, c] = queue_priority(
-            pairs[:, 0],
-            pairs[:, 1],
-            np.full(len(pairs), grid[c]),
-            kernel,
-            rollouts=rollouts,
-            prior=prior,
-            half_life=half_life,
-        )
+        table[:, c] = queue_priority(pairs[:, 0], pairs[:, 1], np.full(len(pairs), grid[c]), fresh)
     envelope: np.ndarray = np.maximum.accumulate(table, axis=1)[inverse.reshape(-1), cell]
     return envelope

@@ -16,7 +16,7 @@ from typing import Literal, TypedDict, cast
 import numpy as np
 
 from service.curriculum.estimators import ZONE_NAMES, Estimator, zones
-from service.curriculum.information import stale_priority
+from service.curriculum.information import FreshRound, stale_priority
 
 
 class ZoneCounts(TypedDict):
@@ -206,9 +206,9 @@ def _by_information(
         attempts[slots],
         successes[slots],
         current_step - last_step[slots].astype(np.int64),
-        estimator.kernel,
-        prior=(config.prior_alpha, config.prior_beta),
-        half_life=half_life,
+        FreshRound(
+            estimator.kernel, prior=(config.prior_alpha, config.prior_beta), half_life=half_life
+        ),
     )
     if limit < len(slots):  # only what reaches the k-th priority needs sorting
         keep = priority >= np.partition(priority, len(slots) - limit)[len(slots) - limit]

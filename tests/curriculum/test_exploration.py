@@ -13,7 +13,7 @@ from service.curriculum.exploration import (
     explore_slots,
     thompson_weights,
 )
-from service.curriculum.information import queue_priority, weight_moments
+from service.curriculum.information import FreshRound, queue_priority, weight_moments
 from service.curriculum.kernels import KernelConfig, expected_kernel
 
 KERNEL = KernelConfig()
@@ -83,20 +83,20 @@ def test_an_aged_round_ranks_above_the_same_round_made_fresh():
     n = np.repeat(8.0, 5)
     k = np.array([0.0, 0.0, 4.0, 8.0, 8.0])
     age = np.array([250.0, 0.0, 0.0, 0.0, 100.0])
-    priority = queue_priority(n, k, age, KERNEL)
+    priority = queue_priority(n, k, age, FreshRound(KERNEL))
     assert priority[0] > priority[1] > priority[2]
     assert priority[4] > priority[3]
     ages = np.linspace(25, 500, 20)
     for kk in (0.0, 2.0, 4.0, 8.0):
-        series = queue_priority(np.repeat(8.0, 20), np.repeat(kk, 20), ages, KERNEL)
-        fresh = queue_priority(np.array([8.0]), np.array([kk]), np.array([0.0]), KERNEL)
+        series = queue_priority(np.repeat(8.0, 20), np.repeat(kk, 20), ages, FreshRound(KERNEL))
+        fresh = queue_priority(np.array([8.0]), np.array([kk]), np.array([0.0]), FreshRound(KERNEL))
         assert (series > fresh).all()
 
 
 def test_a_predicted_change_of_weight_raises_the_priority():
     n, k, age = np.array([8.0]), np.array([0.0]), np.array([10.0])
-    base = queue_priority(n, k, age, KERNEL)
-    moved = queue_priority(n, k, age, KERNEL, predicted=np.array([0.4]))
+    base = queue_priority(n, k, age, FreshRound(KERNEL))
+    moved = queue_priority(n, k, age, FreshRound(KERNEL), predicted=np.array([0.4]))
     assert moved[0] == pytest.approx(base[0] + 0.24)
-    unknown = queue_priority(n, k, age, KERNEL, predicted=np.array([np.nan]))
+    unknown = queue_priority(n, k, age, FreshRound(KERNEL), predicted=np.array([np.nan]))
     assert unknown[0] == pytest.approx(base[0])

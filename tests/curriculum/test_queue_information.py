@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.curriculum import Estimator, EstimatorConfig, KernelConfig, SamplingIndex
-from service.curriculum.information import queue_priority, stale_priority
+from service.curriculum.information import FreshRound, queue_priority, stale_priority
 from service.curriculum.summaries import smallest_k
 
 LEVEL3, LEVEL4, K, EVERY, HEAD = 300, 100, 8, 25, 50
@@ -134,9 +134,11 @@ def test_the_experiments_level_4_is_re_estimated():
 def test_an_older_round_never_ranks_below_the_same_round_made_fresher(n, k, ages, half_life):
     ages = np.sort(np.asarray(ages))
     attempts, successes = np.full(len(ages), float(n)), np.full(len(ages), float(min(k, n)))
-    priority = stale_priority(attempts, successes, ages, KernelConfig(), half_life=half_life)
+    priority = stale_priority(
+        attempts, successes, ages, FreshRound(KernelConfig(), half_life=half_life)
+    )
     assert np.all(np.diff(priority) >= 0)
     # at age 0 (a grid point) it is the raw priority: the envelope only lifts older rounds
-    fresh = queue_priority(attempts[:1], successes[:1], np.zeros(1), KernelConfig())
-    at_zero = stale_priority(attempts[:1], successes[:1], np.zeros(1), KernelConfig())
+    fresh = queue_priority(attempts[:1], successes[:1], np.zeros(1), FreshRound(KernelConfig()))
+    at_zero = stale_priority(attempts[:1], successes[:1], np.zeros(1), FreshRound(KernelConfig()))
     assert at_zero[0] == pytest.approx(fresh[0])
