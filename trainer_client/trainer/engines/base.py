@@ -49,22 +49,13 @@ class Sampling:
 
 class Engine:
     """The bundled engines' shared front: `generate` checks its arguments the same way for
-    every engine (validate_generate_args) and hands the prompts to the engine's `sample`."""
+    every engine (checked_sampling) and hands the prompts to the engine's `sample`."""
 
-    def generate(
-        self,
-        prompts: list[str],
-        k: int,
-        *,
-        seed: int,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-    ) -> list[list[Completion]]:
-        validate_generate_args(prompts, k, max_new_tokens, temperature, top_p)
-        if not prompts:
-            return []
-        return self.sample(prompts, Sampling(k, seed, max_new_tokens, temperature, top_p))
+    def generate(self, prompts: list[str], k: int, **options: Any) -> list[list[Completion]]:
+        """RolloutEngine.generate; `options` are its keywords, Sampling's fields (seed,
+        max_new_tokens, temperature, top_p): a missing or unknown one is a TypeError."""
+        sampling = checked_sampling(prompts, k, options)
+        return self.sample(prompts, sampling) if prompts else []
 
     def sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
         """K completions per prompt, for checked arguments and at least one prompt."""
@@ -72,6 +63,16 @@ class Engine:
 
     def load_weights(self, model_or_state_dict: Any) -> None:
         raise NotImplementedError
+
+
+def checked_sampling(prompts: list[str], k: int, options: dict[str, Any]) -> Sampling:
+    """generate's keywords as a Sampling, after validate_generate_args (every generate
+    front: Engine.generate, OpenAIEngine.agenerate)."""
+    sampling = Sampling(k, **options)
+    validate_generate_args(
+        prompts, k, sampling.max_new_tokens, sampling.temperature, sampling.top_p
+    )
+    return sampling
 
 
 def validate_generate_args(

@@ -33,12 +33,7 @@ import httpx
 
 from trainer_client._retry import Backoff, RetryMode, retry_flow
 from trainer_client.errors import PacedError
-from trainer_client.trainer.engines.base import (
-    Completion,
-    Engine,
-    Sampling,
-    validate_generate_args,
-)
+from trainer_client.trainer.engines.base import Completion, Engine, Sampling, checked_sampling
 from trainer_client.trainer.engines.sampling import (
     neutral_sampling,
     repeat_to_k,
@@ -135,10 +130,7 @@ class OpenAIEngine(Engine):
     async def agenerate(self, prompts: list[str], k: int, **options: Any) -> list[list[Completion]]:
         """``generate`` for a running event loop (the same arguments: seed, max_new_tokens,
         temperature, top_p)."""
-        sampling = Sampling(k, **options)
-        validate_generate_args(
-            prompts, k, sampling.max_new_tokens, sampling.temperature, sampling.top_p
-        )
+        sampling = checked_sampling(prompts, k, options)
         return await self._sample(prompts, sampling) if prompts else []
 
     async def _sample(self, prompts: list[str], sampling: Sampling) -> list[list[Completion]]:
