@@ -82,21 +82,19 @@ class PacedDataSource:
         self.client = PacedClient(str(url))
         self.run = str(run)
         self.n_samples_per_prompt = int(getattr(args, "n_samples_per_prompt", 1) or 1)
-        self.seed = int(setting(args, "seed", getattr(args, "rollout_seed", 0) or 0))
-        self.mode = str(setting(args, "mode", "proportional"))
-        self.lease_ttl_s = float(setting(args, "lease_ttl_s", 3600.0))
         self.key_prefix = str(setting(args, "key_prefix", f"slime:{self.run}"))
         self.problem_id_key = str(setting(args, "problem_id_key", "problem_id"))
         self.prompt_format = str(setting(args, "prompt_format", "text"))  # or "messages" (JSON)
         self.success_threshold = float(setting(args, "success_threshold", 1.0))
         self.sender = OutcomeSender(self.client, self.run, key_prefix=f"{self.key_prefix}:all")
+        # The draw settings are kept once, by SizedDraws (its options).
         self.draws = SizedDraws(
             self.client,
             self.run,
             key_prefix=self.key_prefix,
-            seed=self.seed,
-            mode=self.mode,
-            lease_ttl_s=self.lease_ttl_s,
+            seed=int(setting(args, "seed", getattr(args, "rollout_seed", 0) or 0)),
+            mode=str(setting(args, "mode", "proportional")),
+            lease_ttl_s=float(setting(args, "lease_ttl_s", 3600.0)),
         )
         self.buffer: list[list[Any]] = []
         self.next_draw = 0
