@@ -76,7 +76,7 @@ def run_seed(job: dict[str, Any]) -> dict[str, Any]:
     from experiments.estimator_tee import FreshProbe, TeeClient
     from trainer_client.tasks.arithmetic.bundle import load_task_bundle
     from trainer_client.trainer.engines.transformers_engine import TransformersEngine
-    from trainer_client.trainer.recipes.distill import EXTRA_TOKENS, train
+    from trainer_client.trainer.recipes.distill import token_budget, train
     from trainer_client.trainer.session import ensure_run
     from trainer_client.trainer.verifiers import make_verifier
 
@@ -93,9 +93,7 @@ def run_seed(job: dict[str, Any]) -> dict[str, Any]:
     steps = [0, *range(config.eval_every, config.steps, config.eval_every), config.steps]
 
     def budget(problem_id: str) -> int:
-        reference = references.get(problem_id)
-        cap = config.max_new_tokens
-        return cap if reference is None else min(cap, len(reference) + EXTRA_TOKENS)
+        return token_budget(references.get(problem_id), config.max_new_tokens)
 
     with TeeClient(job["url"], config.run, mirrors) as client:
         ensure_run(client, config, bundle.pool)  # the dataset (uploaded once) and the driver

@@ -58,6 +58,12 @@ from trainer_client.trainer.verifiers import make_verifier
 EXTRA_TOKENS = 4
 
 
+def token_budget(reference: list[int] | None, cap: int) -> int:
+    """A problem's max_new_tokens: its teacher reference's length plus EXTRA_TOKENS, at most
+    `cap` (the cap itself without a reference)."""
+    return cap if reference is None else min(cap, len(reference) + EXTRA_TOKENS)
+
+
 class Distillation:
     """The models, engines and optimiser of one distillation run; `step` is one step."""
 
@@ -183,10 +189,7 @@ class Distillation:
         return [group[0].token_ids for group in groups]
 
     def budget(self, problem_id: str) -> int:
-        reference = self.references.get(problem_id)
-        if reference is None:
-            return self.config.max_new_tokens
-        return min(self.config.max_new_tokens, len(reference) + EXTRA_TOKENS)
+        return token_budget(self.references.get(problem_id), self.config.max_new_tokens)
 
     def prompt_ids(self, item: TrainItem) -> list[int]:
         if item.problem_id not in self._prompt_ids:
